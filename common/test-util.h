@@ -1,0 +1,48 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/* A minimal test harness: CHECK() records and reports each failure with
+ * its location, and test_summary() prints "NAME: N passed, M failed" and
+ * gives the exit status. */
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static unsigned test_passed, test_failed;
+
+#define CHECK(cond)                                                                           \
+        do {                                                                                  \
+                if (cond)                                                                     \
+                        test_passed++;                                                        \
+                else {                                                                        \
+                        test_failed++;                                                        \
+                        fprintf(stderr, "FAIL %s:%d: %s\n", __FILE__, __LINE__, #cond);       \
+                }                                                                             \
+        } while (0)
+
+#define CHECK_MSG(cond, ...)                                                                  \
+        do {                                                                                  \
+                if (cond)                                                                     \
+                        test_passed++;                                                        \
+                else {                                                                        \
+                        test_failed++;                                                        \
+                        fprintf(stderr, "FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond);       \
+                        fprintf(stderr, __VA_ARGS__);                                         \
+                        fputc('\n', stderr);                                                  \
+                }                                                                             \
+        } while (0)
+
+static inline int str_contains(const char *hay, const char *needle) {
+        return hay && strstr(hay, needle);
+}
+static inline const char *str_or_null(const char *s) {
+        return s ? s : "(null)";
+}
+#define CHECK_STR_CONTAINS(hay, needle) \
+        CHECK_MSG(str_contains((hay), (needle)), "'%s' does not contain '%s'", str_or_null(hay), (needle))
+
+static inline int test_summary(const char *name) {
+        printf("%s: %u passed, %u failed\n", name, test_passed, test_failed);
+        return test_failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}

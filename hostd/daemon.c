@@ -1,0 +1,450 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "daemon.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <systemd/sd-daemon.h>
+
+#include "control.h"
+#include "log.h"
+#include "macros.h"
+#include "rm-rf.h"
+
+struct ReleaseWaiter {
+        ReleaseDoneFn fn;
+        void *userdata;
+        ReleaseWaiter *next;
+};
+
+static void answer_waiters(Job *j, bool stopping) {
+        while (j->waiters) {
+                ReleaseWaiter *w = j->waiters;
+                j->waiters = w->next;
+                w->fn(w->userdata, stopping ? NULL : j);
+                free(w);
+        }
+}
+
+const char *daemon_advertised_host(Daemon *d) {
+        static char host[256];
+        const char *a = d->policy->advertise_address;
+
+        if (!a && !streq(d->policy->listen_address, "0.0.0.0") && !streq(d->policy->listen_address, "::"))
+                a = d->policy->listen_address;
+        if (!a) {
+                if (gethostname(host, sizeof(host) - 1) < 0)
+                        snprintf(host, sizeof(host), "localhost");
+                return host;
+        }
+        /* An IPv6 literal needs brackets in user@[addr]. */
+        if (strchr(a, ':') && a[0] != '[') {
+                snprintf(host, sizeof(host), "[%s]", a);
+                return host;
+        }
+        return a;
+}
+
+void daemon_notify_status(Daemon *d) {
+        Registry *r = d->registry;
+        unsigned used = registry_slots_used(r);
+
+        (void) sd_notifyf(false, "STATUS=%u/%u slots used, %u free; %u active, %u releasing, %u leaked%s%s", used,
+                          d->policy->slots, used >= d->policy->slots ? 0 : d->policy->slots - used,
+                          registry_count_state(r, JOB_ACTIVE), registry_count_state(r, JOB_RELEASING),
+                          registry_count_state(r, JOB_LEAKED), r->host.draining ? "; draining: " : "",
+                          r->host.draining ? strempty(r->host.drain_reason) : "");
+}
+
+static void record_cleanup_duration(Daemon *d, usec_t started) {
+        double sec = (double) (now(CLOCK_MONOTONIC) - started) / (double) USEC_PER_SEC;
+
+        for (size_t i = 0; i < CLEANUP_BUCKETS; i++)
+                if (sec <= cleanup_bucket_bounds[i])
+                        d->cleanup_buckets[i]++;
+        d->cleanup_count++;
+        d->cleanup_sum_sec += sec;
+}
+
+typedef struct CleanupCtx {
+        Daemon *daemon;
+        Job *job;
+} CleanupCtx;
+
+static int on_cleanup_exit(sd_event_source *s, const siginfo_t *si, void *userdata) {
+        CleanupCtx *c = userdata;
+        Daemon *d = c->daemon;
+        Job *j = c->job;
+        int error = 0, r;
+        char detail[128] = "";
+
+        if (si->si_code == CLD_EXITED && si->si_status != 0) {
+                error = -si->si_status;
+                if (si->si_status == EBUSY)
+                        snprintf(detail, sizeof(detail), "a mount point inside the job's tree was left in place");
+        } else if (si->si_code != CLD_EXITED) {
+                error = -EINTR;
+                snprintf(detail, sizeof(detail), "cleanup process killed by signal %d", si->si_status);
+        }
+
+        /* Frees c through the destroy callback; d and j are copied above. */
+        sd_event_source_disable_unref(s);
+        j->cleanup_source = NULL;
+        j->cleanup_pid = 0;
+        record_cleanup_duration(d, j->cleanup_started);
+
+        r = registry_finish_release(d->registry, j, now(CLOCK_REALTIME), error, detail[0] ? detail : NULL);
+        if (r < 0)
+                log_job_full_errno(LOG_ERR, r, j->id, j->owner, "Cannot record the end of the cleanup: %m");
+        else if (j->state == JOB_RELEASED)
+                log_job(LOG_INFO, j->id, j->owner, "Job released (%s); slot free", job_end_to_string(j->ended_by));
+
+        answer_waiters(j, false);
+        daemon_update_deadline(d);
+        daemon_notify_status(d);
+        return 0;
+}
+
+/* The job's tree is removed in a child process: a hostile tree can be huge
+ * or deep, and the main loop must keep answering while it goes. */
+static int start_cleanup(Daemon *d, Job *j) {
+        sd_event_source *s = NULL;
+        CleanupCtx *c;
+        pid_t pid;
+        int r;
+
+        c = malloc(sizeof(CleanupCtx));
+        if (!c)
+                return -ENOMEM;
+        *c = (CleanupCtx) { d, j };
+
+        pid = fork();
+        if (pid < 0) {
+                free(c);
+                return negative_errno();
+        }
+        if (pid == 0) {
+                sigset_t all;
+
+                /* If hostd dies, stop: the restarted hostd redoes the cleanup. */
+                (void) prctl(PR_SET_PDEATHSIG, SIGKILL);
+                sigemptyset(&all);
+                sigprocmask(SIG_SETMASK, &all, NULL);
+                r = rm_rf_at(d->store->jobs_fd, j->id);
+                _exit(r < 0 ? MIN(-r, 255) : 0);
+        }
+
+        r = sd_event_add_child(d->event, &s, pid, WEXITED, on_cleanup_exit, c);
+        if (r < 0) {
+                (void) kill(pid, SIGKILL);
+                (void) waitpid(pid, NULL, 0);
+                free(c);
+                return r;
+        }
+        (void) sd_event_source_set_destroy_callback(s, free);
+        j->cleanup_pid = pid;
+        j->cleanup_source = s;
+        j->cleanup_started = now(CLOCK_MONOTONIC);
+        log_job(LOG_INFO, j->id, j->owner, "Cleanup started (pid %d)", (int) pid);
+        return 0;
+}
+
+int daemon_release_job(Daemon *d, Job *j, JobEnd why, ReleaseDoneFn done, void *userdata) {
+        int r;
+
+        r = registry_begin_release(d->registry, j, why);
+        if (r < 0)
+                return r;
+        if (j->state == JOB_RELEASED) {
+                if (done)
+                        done(userdata, j);
+                return 0;
+        }
+        if (done) {
+                ReleaseWaiter *w = malloc(sizeof(ReleaseWaiter));
+                if (!w)
+                        return -ENOMEM;
+                *w = (ReleaseWaiter) { done, userdata, j->waiters };
+                j->waiters = w;
+        }
+        if (j->cleanup_pid == 0) {
+                r = start_cleanup(d, j);
+                if (r < 0) {
+                        /* Could not even start: record it as a failed cleanup. */
+                        (void) registry_finish_release(d->registry, j, now(CLOCK_REALTIME), r, "cannot start the cleanup process");
+                        answer_waiters(j, false);
+                }
+        }
+        daemon_notify_status(d);
+        return 0;
+}
+
+static int on_deadline(sd_event_source *s, uint64_t usec, void *userdata) {
+        Daemon *d = userdata;
+        usec_t t = now(CLOCK_REALTIME);
+        Job *expired[64];
+        size_t n;
+
+        d->deadline_retry_after = 0;
+        do {
+                n = registry_expired(d->registry, t, expired, ELEMENTSOF(expired));
+                for (size_t i = 0; i < n; i++) {
+                        Job *j = expired[i];
+                        int r;
+
+                        log_job(LOG_NOTICE, j->id, j->owner, "Lease expired; reclaiming the job");
+                        r = daemon_release_job(d, j, JOB_END_LEASE_EXPIRED, NULL, NULL);
+                        if (r < 0) {
+                                log_job_full_errno(LOG_ERR, r, j->id, j->owner, "Cannot start reclaiming: %m; retrying in 10s");
+                                /* Leave it active; the timer comes back for it. */
+                                d->deadline_retry_after = t + 10 * USEC_PER_SEC;
+                                n = 0;
+                                break;
+                        }
+                }
+        } while (n == ELEMENTSOF(expired));
+
+        (void) registry_prune(d->registry, t);
+        daemon_update_deadline(d);
+        return 0;
+}
+
+void daemon_update_deadline(Daemon *d) {
+        usec_t next = registry_next_deadline(d->registry);
+        int r;
+
+        if (next == USEC_INFINITY) {
+                if (d->deadline_source)
+                        (void) sd_event_source_set_enabled(d->deadline_source, SD_EVENT_OFF);
+                return;
+        }
+        /* A deadline that failed to act (see on_deadline) is retried later,
+         * not in a busy loop. */
+        next = MAX(next, d->deadline_retry_after);
+
+        if (!d->deadline_source) {
+                r = sd_event_add_time(d->event, &d->deadline_source, CLOCK_REALTIME, next, USEC_PER_SEC / 10,
+                                      on_deadline, d);
+                if (r < 0) {
+                        log_error_errno(r, "Cannot arm the lease timer: %m");
+                        return;
+                }
+                (void) sd_event_source_set_description(d->deadline_source, "lease-deadline");
+                return;
+        }
+        (void) sd_event_source_set_time(d->deadline_source, next);
+        (void) sd_event_source_set_enabled(d->deadline_source, SD_EVENT_ONESHOT);
+}
+
+static void warn_restart_only(const Policy *old, const Policy *new) {
+        static const char *const msg = "%s changed; it takes effect when hostd restarts";
+
+        if (!streq_ptr(old->listen_address, new->listen_address) || old->listen_port != new->listen_port)
+                log_warning(msg, "[Listen] Address/Port");
+        if (!streq_ptr(old->control_socket, new->control_socket) || !streq_ptr(old->control_group, new->control_group))
+                log_warning(msg, "[Control] Socket/Group");
+        if (!streq_ptr(old->state_dir, new->state_dir))
+                log_warning(msg, "[State] Directory");
+        if (!streq_ptr(old->host_key_ed25519, new->host_key_ed25519) || !streq_ptr(old->host_key_ecdsa, new->host_key_ecdsa))
+                log_warning(msg, "[SSH] HostKey*");
+}
+
+int daemon_reload(Daemon *d, char **ret_error) {
+        _cleanup_free_ char *error = NULL;
+        Policy *p = NULL;
+        int r;
+
+        (void) sd_notifyf(false, "RELOADING=1\nMONOTONIC_USEC=%llu", (unsigned long long) now(CLOCK_MONOTONIC));
+        r = policy_load(d->policy_path, d->overrides, d->n_overrides, &p, &error);
+        if (r < 0) {
+                d->reload_failures_total++;
+                log_error("Policy reload failed; the old policy stays in force:\n%s", strempty(error));
+                (void) sd_notify(false, "READY=1");
+                if (ret_error)
+                        *ret_error = TAKE_PTR(error);
+                return r;
+        }
+        warn_restart_only(d->policy, p);
+        policy_free(d->policy);
+        d->policy = p;
+        registry_set_policy(d->registry, p);
+        d->reloads_total++;
+        log_info("Policy reloaded from %zu source(s)", strv_length(p->sources));
+        (void) sd_notify(false, "READY=1");
+        daemon_update_deadline(d);
+        daemon_notify_status(d);
+        return 0;
+}
+
+static int on_sighup(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
+        (void) daemon_reload(userdata, NULL);
+        return 0;
+}
+
+static int on_sigterm(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
+        log_info("Received %s; stopping", si->ssi_signo == SIGINT ? "SIGINT" : "SIGTERM");
+        (void) sd_notify(false, "STOPPING=1\nSTATUS=stopping");
+        return sd_event_exit(sd_event_source_get_event(s), 0);
+}
+
+/* Makes the state on disk and the running system agree after a start:
+ * resumes interrupted cleanups and reclaims job trees no record knows. */
+static int reconcile(Daemon *d) {
+        _cleanup_strv_free_ char **dirs = NULL;
+        Registry *reg = d->registry;
+        int r;
+
+        r = store_list_job_dirs(d->store, &dirs);
+        if (r < 0)
+                return log_error_errno(r, "Cannot list %s/jobs: %m", d->store->path);
+        STRV_FOREACH(name, dirs) {
+                Job *j;
+
+                if (registry_find(reg, *name) && registry_find(reg, *name)->state != JOB_RELEASED)
+                        continue;
+                if (!job_id_is_valid(*name)) {
+                        log_warning("Unexpected entry %s/jobs/%s: not a job; leaving it alone", d->store->path, *name);
+                        continue;
+                }
+                j = registry_find(reg, *name);
+                if (!j) {
+                        r = registry_adopt_orphan(reg, *name, now(CLOCK_REALTIME), &j);
+                        if (r < 0)
+                                return log_error_errno(r, "Cannot adopt orphan job directory %s: %m", *name);
+                        log_job(LOG_WARNING, j->id, NULL, "Job directory without a record: reclaiming it");
+                } else {
+                        /* A released job whose tree came back (or was never
+                         * removed): reclaim it again. */
+                        log_job(LOG_WARNING, j->id, j->owner, "Released job still has a directory: reclaiming it");
+                        j->state = JOB_LEAKED;
+                }
+                r = daemon_release_job(d, j, JOB_END_RELEASE, NULL, NULL);
+                if (r < 0)
+                        return r;
+        }
+
+        for (size_t i = 0; i < reg->n_jobs; i++) {
+                Job *j = reg->jobs[i];
+
+                if (j->state == JOB_RELEASING && j->cleanup_pid == 0) {
+                        log_job(LOG_INFO, j->id, j->owner, "Resuming interrupted cleanup");
+                        r = start_cleanup(d, j);
+                        if (r < 0)
+                                (void) registry_finish_release(reg, j, now(CLOCK_REALTIME), r, "cannot start the cleanup process");
+                }
+        }
+        return 0;
+}
+
+int daemon_new(const char *policy_path, PolicyOverride *overrides, size_t n_overrides, Daemon **ret) {
+        _cleanup_(daemon_freep) Daemon *d = NULL;
+        _cleanup_free_ char *error = NULL;
+        sigset_t mask;
+        int r;
+
+        d = calloc(1, sizeof(Daemon));
+        if (!d)
+                return -ENOMEM;
+        d->started_realtime = now(CLOCK_REALTIME);
+        d->overrides = overrides;
+        d->n_overrides = n_overrides;
+        if (policy_path) {
+                d->policy_path = strdup(policy_path);
+                if (!d->policy_path)
+                        return -ENOMEM;
+        }
+        d->binfmt_dir = getenv("HOSTD_TEST_BINFMT_DIR");
+
+        r = policy_load(policy_path, overrides, n_overrides, &d->policy, &error);
+        if (r < 0) {
+                log_error("Invalid policy; refusing to start:\n%s", strempty(error));
+                return r;
+        }
+
+        r = sd_event_default(&d->event);
+        if (r < 0)
+                return log_error_errno(r, "Cannot create the event loop: %m");
+        /* Pings systemd's watchdog from the loop itself when WATCHDOG_USEC is set:
+         * a loop that hangs stops the pings and systemd restarts us. */
+        (void) sd_event_set_watchdog(d->event, true);
+
+        r = store_open(d->policy->state_dir, &d->store);
+        if (r < 0)
+                return r;
+        r = registry_new(d->store, d->policy, now(CLOCK_REALTIME), &d->registry);
+        if (r < 0)
+                return r;
+
+        /* sd-event takes these through signalfd and child pidfds; they must be
+         * blocked before any child is forked. */
+        sigemptyset(&mask);
+        sigaddset(&mask, SIGTERM);
+        sigaddset(&mask, SIGINT);
+        sigaddset(&mask, SIGHUP);
+        sigaddset(&mask, SIGCHLD);
+        if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0)
+                return negative_errno();
+
+        r = sd_event_add_signal(d->event, NULL, SIGTERM, on_sigterm, d);
+        if (r >= 0)
+                r = sd_event_add_signal(d->event, NULL, SIGINT, on_sigterm, d);
+        if (r >= 0)
+                r = sd_event_add_signal(d->event, NULL, SIGHUP, on_sighup, d);
+        if (r < 0)
+                return log_error_errno(r, "Cannot watch signals: %m");
+
+        r = control_new(d, d->policy->control_socket, d->policy->control_group, &d->control);
+        if (r < 0)
+                return r;
+
+        r = reconcile(d);
+        if (r < 0)
+                return r;
+        daemon_update_deadline(d);
+
+        *ret = TAKE_PTR(d);
+        return 0;
+}
+
+int daemon_run(Daemon *d) {
+        int r;
+
+        log_info("hostd %s ready: %u slots, state in %s, control socket %s, policy from %s%s", HOSTD_VERSION,
+                 d->policy->slots, d->store->path, d->policy->control_socket,
+                 d->policy_path ?: "the embedded default", d->policy_path ? " (+ drop-ins)" : "");
+        (void) sd_notify(false, "READY=1");
+        daemon_notify_status(d);
+        r = sd_event_loop(d->event);
+        if (r < 0)
+                return log_error_errno(r, "Event loop failed: %m");
+        return 0;
+}
+
+Daemon *daemon_free(Daemon *d) {
+        if (!d)
+                return NULL;
+        if (d->registry)
+                for (size_t i = 0; i < d->registry->n_jobs; i++) {
+                        Job *j = d->registry->jobs[i];
+
+                        /* Release callers learn that we stop; the cleanup child
+                         * dies with us (PDEATHSIG) and is redone at start. */
+                        answer_waiters(j, true);
+                        if (j->cleanup_source)
+                                sd_event_source_disable_unref(j->cleanup_source);
+                        if (j->cleanup_pid > 0) {
+                                (void) kill(j->cleanup_pid, SIGKILL);
+                                (void) waitpid(j->cleanup_pid, NULL, 0);
+                        }
+                }
+        control_free(d->control);
+        sd_event_source_disable_unref(d->deadline_source);
+        registry_free(d->registry);
+        store_close(d->store);
+        policy_free(d->policy);
+        free(d->policy_path);
+        sd_event_unref(d->event);
+        free(d);
+        return NULL;
+}

@@ -1,0 +1,66 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/* The main process: one sd-event loop owning the policy, the registry, the
+ * control socket, lease timers and job cleanups. */
+
+#include <systemd/sd-event.h>
+
+#include "policy.h"
+#include "registry.h"
+#include "store.h"
+
+typedef struct Control Control;
+
+/* Upper bounds of the cleanup-duration histogram, in seconds. */
+#define CLEANUP_BUCKETS 10
+extern const double cleanup_bucket_bounds[CLEANUP_BUCKETS];
+
+typedef struct Daemon {
+        sd_event *event;
+
+        /* How the policy was built, kept for reloads. */
+        char *policy_path;
+        PolicyOverride *overrides;
+        size_t n_overrides;
+        Policy *policy;
+
+        Store *store;
+        Registry *registry;
+        Control *control;
+        sd_event_source *deadline_source;
+        usec_t deadline_retry_after;   /* back-off after a failed expiry */
+
+        usec_t started_realtime;
+        uint64_t reloads_total, reload_failures_total;
+        uint64_t cleanup_buckets[CLEANUP_BUCKETS];   /* cumulative counts per bound */
+        uint64_t cleanup_count;
+        double cleanup_sum_sec;
+        /* Overrides for tests: where binfmt_misc lives. */
+        const char *binfmt_dir;
+} Daemon;
+
+int daemon_new(const char *policy_path, PolicyOverride *overrides, size_t n_overrides, Daemon **ret);
+Daemon *daemon_free(Daemon *d);
+static inline void daemon_freep(Daemon **d) {
+        if (*d)
+                daemon_free(*d);
+}
+int daemon_run(Daemon *d);
+
+/* Re-reads the policy; on failure keeps the old one and returns the errors. */
+int daemon_reload(Daemon *d, char **ret_error);
+
+/* Starts (or joins) the release of a job.  The waiter, if any, is answered
+ * when the job is released or leaked. */
+typedef void (*ReleaseDoneFn)(void *userdata, Job *j);
+int daemon_release_job(Daemon *d, Job *j, JobEnd why, ReleaseDoneFn done, void *userdata);
+
+/* Re-arms the single timer at the registry's next deadline. */
+void daemon_update_deadline(Daemon *d);
+
+/* "slots 1/4 used" etc. to systemd's STATUS=. */
+void daemon_notify_status(Daemon *d);
+
+/* The address put in allocate answers. */
+const char *daemon_advertised_host(Daemon *d);

@@ -1,0 +1,66 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "metrics.h"
+
+#include <stdio.h>
+
+#include "macros.h"
+
+const double cleanup_bucket_bounds[CLEANUP_BUCKETS] = { 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300 };
+
+static void family(FILE *f, const char *name, const char *type, const char *help) {
+        fprintf(f, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+int metrics_render(Daemon *d, char **ret) {
+        _cleanup_free_ char *buf = NULL;
+        Registry *r = d->registry;
+        size_t size = 0;
+        FILE *f;
+
+        f = open_memstream(&buf, &size);
+        if (!f)
+                return -ENOMEM;
+
+        family(f, "hostd_info", "gauge", "Version of the running hostd.");
+        fprintf(f, "hostd_info{version=\"%s\"} 1\n", HOSTD_VERSION);
+
+        family(f, "hostd_start_time_seconds", "gauge", "When hostd started, in seconds since the epoch.");
+        fprintf(f, "hostd_start_time_seconds %llu\n", (unsigned long long) (d->started_realtime / USEC_PER_SEC));
+
+        family(f, "hostd_slots", "gauge", "Job slots this host offers, from the policy.");
+        fprintf(f, "hostd_slots %u\n", d->policy->slots);
+        family(f, "hostd_slots_used", "gauge", "Slots held by a job (active, releasing or leaked).");
+        fprintf(f, "hostd_slots_used %u\n", registry_slots_used(r));
+
+        family(f, "hostd_jobs", "gauge", "Jobs by state; released jobs are kept for a while as tombstones.");
+        for (int s = 0; s < _JOB_STATE_MAX; s++)
+                fprintf(f, "hostd_jobs{state=\"%s\"} %u\n", job_state_to_string(s), registry_count_state(r, s));
+
+        family(f, "hostd_draining", "gauge", "1 if the host accepts no new jobs.");
+        fprintf(f, "hostd_draining %d\n", r->host.draining ? 1 : 0);
+
+        family(f, "hostd_allocations_total", "counter", "Jobs allocated since hostd started (retries not counted).");
+        fprintf(f, "hostd_allocations_total %llu\n", (unsigned long long) r->allocations_total);
+        family(f, "hostd_releases_total", "counter", "Jobs fully reclaimed since hostd started.");
+        fprintf(f, "hostd_releases_total %llu\n", (unsigned long long) r->releases_total);
+        family(f, "hostd_lease_expiries_total", "counter", "Jobs reclaimed because their lease ran out.");
+        fprintf(f, "hostd_lease_expiries_total %llu\n", (unsigned long long) r->lease_expiries_total);
+        family(f, "hostd_cleanup_failures_total", "counter", "Cleanups that failed and left a job leaked.");
+        fprintf(f, "hostd_cleanup_failures_total %llu\n", (unsigned long long) r->cleanup_failures_total);
+        family(f, "hostd_policy_reloads_total", "counter", "Policy reloads, by result.");
+        fprintf(f, "hostd_policy_reloads_total{result=\"ok\"} %llu\n", (unsigned long long) d->reloads_total);
+        fprintf(f, "hostd_policy_reloads_total{result=\"failed\"} %llu\n", (unsigned long long) d->reload_failures_total);
+
+        family(f, "hostd_cleanup_duration_seconds", "histogram", "Time from release to a reclaimed (or leaked) job.");
+        for (size_t i = 0; i < CLEANUP_BUCKETS; i++)
+                fprintf(f, "hostd_cleanup_duration_seconds_bucket{le=\"%g\"} %llu\n", cleanup_bucket_bounds[i],
+                        (unsigned long long) d->cleanup_buckets[i]);
+        fprintf(f, "hostd_cleanup_duration_seconds_bucket{le=\"+Inf\"} %llu\n", (unsigned long long) d->cleanup_count);
+        fprintf(f, "hostd_cleanup_duration_seconds_sum %.6f\n", d->cleanup_sum_sec);
+        fprintf(f, "hostd_cleanup_duration_seconds_count %llu\n", (unsigned long long) d->cleanup_count);
+
+        if (fclose(f) != 0)
+                return -ENOMEM;
+        *ret = TAKE_PTR(buf);
+        return 0;
+}

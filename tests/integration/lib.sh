@@ -1,0 +1,101 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# Shared helpers for integration tests: a real hostd as root on a temporary
+# state dir and control socket, driven with the real hostctl.
+#
+# Environment (set by meson): HOSTD, HOSTCTL; optional HOSTD_TEST_WRAPPER=valgrind.
+
+set -euo pipefail
+
+: "${HOSTD:?HOSTD must point at the hostd binary}"
+: "${HOSTCTL:?HOSTCTL must point at the hostctl binary}"
+
+TEST_NAME=$(basename "$0" .sh)
+WORK=$(mktemp -d "/tmp/hostd-${TEST_NAME}.XXXXXX")
+chmod 0755 "$WORK"
+STATE="$WORK/state"
+SOCK="$WORK/control.sock"
+LOG="$WORK/hostd.log"
+HOSTD_PID=
+export HOSTD_CONTROL_SOCKET="$SOCK"
+failures=0
+passes=0
+
+wrap() {
+        case "${HOSTD_TEST_WRAPPER:-}" in
+        valgrind) echo "valgrind --quiet --leak-check=full --show-leak-kinds=definite,indirect --errors-for-leak-kinds=definite,indirect --error-exitcode=99 --log-file=$WORK/valgrind.%p.log" ;;
+        *) echo "" ;;
+        esac
+}
+
+cleanup() {
+        local rc=$?
+        stop_hostd || true
+        if [ "$rc" -ne 0 ] || [ "$failures" -ne 0 ]; then
+                echo "--- hostd log ($LOG) ---"
+                tail -n 60 "$LOG" 2>/dev/null || true
+                for f in "$WORK"/valgrind.*.log; do [ -s "$f" ] && { echo "--- $f ---"; cat "$f"; }; done 2>/dev/null || true
+        fi
+        rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+fail() { echo "FAIL: $*" >&2; failures=$((failures + 1)); }
+pass() { passes=$((passes + 1)); }
+check() { # check DESCRIPTION COMMAND...
+        local what=$1; shift
+        if "$@"; then pass; else fail "$what"; fi
+}
+
+# Starts hostd with the embedded default policy (plus any extra args) and
+# waits until its control socket answers.
+start_hostd() {
+        : >"$LOG"
+        # shellcheck disable=SC2046
+        $(wrap) "$HOSTD" --state-dir "$STATE" --control-socket "$SOCK" --log-target stderr "$@" >>"$LOG" 2>&1 &
+        HOSTD_PID=$!
+        for _ in $(seq 1 600); do
+                if "$HOSTCTL" --json capacity >/dev/null 2>&1; then return 0; fi
+                if ! kill -0 "$HOSTD_PID" 2>/dev/null; then
+                        wait "$HOSTD_PID" || true
+                        HOSTD_PID=
+                        echo "hostd exited during start:" >&2; cat "$LOG" >&2
+                        return 1
+                fi
+                sleep 0.1
+        done
+        echo "hostd did not answer within 60s" >&2
+        return 1
+}
+
+stop_hostd() {
+        [ -n "$HOSTD_PID" ] || return 0
+        kill -TERM "$HOSTD_PID" 2>/dev/null || true
+        local rc=0
+        wait "$HOSTD_PID" || rc=$?
+        HOSTD_PID=
+        return $rc
+}
+
+kill9_hostd() {
+        [ -n "$HOSTD_PID" ] || return 0
+        kill -KILL "$HOSTD_PID" 2>/dev/null || true
+        wait "$HOSTD_PID" 2>/dev/null || true
+        HOSTD_PID=
+}
+
+hc() { "$HOSTCTL" "$@"; }
+# JSON field of a hostctl --json answer: jqf '.job' allocate ...
+jqf() { local f=$1; shift; "$HOSTCTL" --json "$@" | jq -r "$f"; }
+
+native_platform() {
+        case "$(uname -m)" in
+        x86_64) echo linux/amd64 ;;
+        aarch64) echo linux/arm64 ;;
+        *) echo "linux/$(uname -m)" ;;
+        esac
+}
+
+finish() {
+        echo "$TEST_NAME: $passes passed, $failures failed"
+        [ "$failures" -eq 0 ]
+}
