@@ -114,16 +114,9 @@ static int start_cleanup(Daemon *d, Job *j) {
         pid_t pid;
         int r;
 
-        c = malloc(sizeof(CleanupCtx));
-        if (!c)
-                return -ENOMEM;
-        *c = (CleanupCtx) { d, j };
-
         pid = fork();
-        if (pid < 0) {
-                free(c);
+        if (pid < 0)
                 return negative_errno();
-        }
         if (pid == 0) {
                 sigset_t all;
 
@@ -135,13 +128,16 @@ static int start_cleanup(Daemon *d, Job *j) {
                 _exit(r < 0 ? MIN(-r, 255) : 0);
         }
 
-        r = sd_event_add_child(d->event, &s, pid, WEXITED, on_cleanup_exit, c);
+        /* Allocated after the fork, so the child owns nothing it would leak. */
+        c = malloc(sizeof(CleanupCtx));
+        r = c ? sd_event_add_child(d->event, &s, pid, WEXITED, on_cleanup_exit, c) : -ENOMEM;
         if (r < 0) {
                 (void) kill(pid, SIGKILL);
                 (void) waitpid(pid, NULL, 0);
                 free(c);
                 return r;
         }
+        *c = (CleanupCtx) { d, j };
         (void) sd_event_source_set_destroy_callback(s, free);
         j->cleanup_pid = pid;
         j->cleanup_source = s;
