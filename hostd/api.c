@@ -6,6 +6,8 @@
 #include <stdio.h>
 
 #include "capacity.h"
+#include "listener.h"
+#include "sshkeys.h"
 #include "log.h"
 #include "macros.h"
 #include "metrics.h"
@@ -79,6 +81,7 @@ static JobAddress job_address(Daemon *d) {
 }
 
 static json_object *job_answer(Daemon *d, const Job *j) {
+        _cleanup_free_ char *known_hosts = NULL;
         char jobs_dir[4096];
         JobAddress a = job_address(d);
         json_object *o = NULL;
@@ -87,6 +90,9 @@ static json_object *job_answer(Daemon *d, const Job *j) {
         a.jobs_dir = jobs_dir;
         if (job_to_api_json(j, &a, &o) < 0)
                 return api_error_answer(API_ERROR_INTERNAL, "out of memory");
+        /* Pins this host's keys for exactly what the client will type. */
+        if (host_keys_known_hosts(&d->host_keys, a.host, a.port, &known_hosts) >= 0)
+                json_add_string(o, "known_hosts", known_hosts);
         return o;
 }
 
@@ -153,7 +159,7 @@ static json_object *build_capacity(Daemon *d) {
         Registry *r = d->registry;
         const Policy *p = d->policy;
         HostMeasurement m;
-        json_object *o, *slots, *platforms = NULL, *resources = NULL, *enf, *cg, *notes, *health, *problems;
+        json_object *o, *slots, *platforms = NULL, *resources = NULL, *enf, *cg, *notes, *health, *problems, *keys = NULL;
         unsigned used = registry_slots_used(r);
         const char *why = NULL;
         char whybuf[1200];
@@ -189,11 +195,29 @@ static json_object *build_capacity(Daemon *d) {
         json_add_string(o, "drain_reason", r->host.draining ? r->host.drain_reason : NULL);
         json_object_object_add(o, "platforms", platforms);
         json_object_object_add(o, "resources", resources);
+        if (host_keys_to_json(&d->host_keys, &keys) >= 0)
+                json_object_object_add(o, "host_keys", keys);
+        {
+                ListenerStats ls = {};
+                json_object *ssh = json_object_new_object();
+
+                if (d->listener)
+                        listener_stats(d->listener, &ls);
+                json_add_int(ssh, "port", p->listen_port);
+                json_add_int(ssh, "sessions", ls.sessions);
+                json_add_int(ssh, "unauthenticated", ls.unauthenticated);
+                json_object_object_add(ssh, "controller_keys",
+                                       json_object_new_int64(d->controller_keys ? (int64_t) authorized_keys_count(d->controller_keys) : 0));
+                json_object_object_add(o, "ssh", ssh);
+        }
 
         /* Say exactly what is enforced at this stage; never pretend. */
         enf = json_object_new_object();
-        json_add_string(enf, "stage", "registry-only");
+        json_add_string(enf, "stage", "ssh-unsandboxed");
         json_object_object_add(enf, "job_isolation", json_object_new_boolean(false));
+        /* Each job runs as the first uid of its own range: jobs cannot touch
+         * each other's files or processes, but see the host as any user does. */
+        json_object_object_add(enf, "job_uid", json_object_new_boolean(true));
         json_object_object_add(enf, "uid_range", json_object_new_boolean(false));
         cg = json_object_new_object();
         json_object_object_add(cg, "cpu", json_object_new_boolean(false));
@@ -205,8 +229,8 @@ static json_object *build_capacity(Daemon *d) {
         json_object_object_add(enf, "disk_quota", json_object_new_boolean(false));
         notes = json_object_new_array();
         json_object_array_add(notes, json_object_new_string(
-                "allocate creates the job record and its directory only; SSH sessions and sandboxes are not served yet, "
-                "so no quota (cpu, memory, pids, disk) is enforced"));
+                "job sessions run as the job's own unprivileged uid in its directory, without namespaces, cgroup "
+                "limits, seccomp or disk quota: no quota (cpu, memory, pids, disk) is enforced yet"));
         json_object_object_add(enf, "notes", notes);
         json_object_object_add(o, "enforcement", enf);
 
@@ -244,8 +268,17 @@ static int parse_flag_value(const char *flag, const char *value, int (*parser)(c
         return 0;
 }
 
+static void free_secret(char **s) {
+        if (*s) {
+                explicit_bzero(*s, strlen(*s));
+                free(*s);
+        }
+}
+
 static void verb_allocate(Daemon *d, const Args *a, ApiReplyFn reply, void *userdata) {
         _cleanup_free_ char *key = NULL;
+        _cleanup_(free_secret) char *private_key = NULL;
+        json_object *answer;
         AllocateRequest req = {
                 .owner = a->flags[0],
                 .platform = a->flags[1],
@@ -289,6 +322,16 @@ static void verb_allocate(Daemon *d, const Args *a, ApiReplyFn reply, void *user
                         return;
                 }
                 req.public_key = key;
+        } else {
+                /* No key given: make a pair; the private half goes out once, in
+                 * this answer, and is never stored. */
+                r = job_key_generate(&private_key, &key);
+                if (r < 0) {
+                        reply(userdata, api_error_answer(API_ERROR_INTERNAL, "cannot generate a key pair: %s", strerror(-r)));
+                        return;
+                }
+                req.public_key = key;
+                req.key_generated = true;
         }
 
         /* A retry of an allocate that already succeeded gets its job, even if
@@ -307,15 +350,29 @@ static void verb_allocate(Daemon *d, const Args *a, ApiReplyFn reply, void *user
                 reply(userdata, error_from(&e, r));
                 return;
         }
-        if (r > 0)
-                log_job(LOG_INFO, j->id, j->owner, "Allocate retried by %s: answering with the existing job", j->owner);
-        else {
+        if (r > 0) {
+                /* Same job; the key in force is the one of the latest allocate,
+                 * so a caller that lost the first answer gets working credentials. */
+                if (!streq_ptr(j->public_key, req.public_key)) {
+                        r = registry_set_key(d->registry, j, req.public_key, req.key_generated);
+                        if (r < 0) {
+                                reply(userdata, api_error_answer(API_ERROR_INTERNAL, "cannot record the new key: %s",
+                                                                 strerror(-r)));
+                                return;
+                        }
+                }
+                log_job(LOG_INFO, j->id, j->owner, "Allocate retried by %s: answering with the existing job%s", j->owner,
+                        req.key_generated ? " and a fresh key pair" : "");
+        } else {
                 log_job(LOG_INFO, j->id, j->owner, "Allocated job for %s, platform %s, lease %llus", j->owner,
                         j->platform, (unsigned long long) j->lease_seconds);
                 daemon_update_deadline(d);
                 daemon_notify_status(d);
         }
-        reply(userdata, job_answer(d, j));
+        answer = job_answer(d, j);
+        if (private_key)
+                json_add_string(answer, "private_key", private_key);
+        reply(userdata, answer);
 }
 
 typedef struct ReleaseCtx {

@@ -2,15 +2,18 @@
 #include "daemon.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include <systemd/sd-daemon.h>
 
 #include "control.h"
+#include "fileio.h"
 #include "log.h"
 #include "macros.h"
-#include "rm-rf.h"
+#include "listener.h"
+#include "reclaim.h"
 
 struct ReleaseWaiter {
         ReleaseDoneFn fn;
@@ -124,7 +127,7 @@ static int start_cleanup(Daemon *d, Job *j) {
                 (void) prctl(PR_SET_PDEATHSIG, SIGKILL);
                 sigemptyset(&all);
                 sigprocmask(SIG_SETMASK, &all, NULL);
-                r = rm_rf_at(d->store->jobs_fd, j->id);
+                r = reclaim_job(d->store->jobs_fd, j->id, j->uid_base);
                 _exit(r < 0 ? MIN(-r, 255) : 0);
         }
 
@@ -165,6 +168,9 @@ int daemon_release_job(Daemon *d, Job *j, JobEnd why, ReleaseDoneFn done, void *
                 j->waiters = w;
         }
         if (j->cleanup_pid == 0) {
+                /* Its SSH sessions end first, so nothing starts new processes. */
+                if (d->listener)
+                        listener_terminate_job(d->listener, j->id);
                 r = start_cleanup(d, j);
                 if (r < 0) {
                         /* Could not even start: record it as a failed cleanup. */
@@ -234,8 +240,7 @@ void daemon_update_deadline(Daemon *d) {
 }
 
 static void warn_restart_only(const Policy *old, const Policy *new) {
-        static const char *const msg = "%s changed; it takes effect when hostd restarts";
-
+#define msg "%s changed; it takes effect when hostd restarts"
         if (!streq_ptr(old->listen_address, new->listen_address) || old->listen_port != new->listen_port)
                 log_warning(msg, "[Listen] Address/Port");
         if (!streq_ptr(old->control_socket, new->control_socket) || !streq_ptr(old->control_group, new->control_group))
@@ -244,6 +249,7 @@ static void warn_restart_only(const Policy *old, const Policy *new) {
                 log_warning(msg, "[State] Directory");
         if (!streq_ptr(old->host_key_ed25519, new->host_key_ed25519) || !streq_ptr(old->host_key_ecdsa, new->host_key_ecdsa))
                 log_warning(msg, "[SSH] HostKey*");
+#undef msg
 }
 
 int daemon_reload(Daemon *d, char **ret_error) {
@@ -333,6 +339,51 @@ static int reconcile(Daemon *d) {
         return 0;
 }
 
+/* Host keys, controller keys, the empty chroot of the unprivileged SSH
+ * processes, and the listener. */
+static int setup_ssh(Daemon *d) {
+        const Policy *p = d->policy;
+        _cleanup_free_ char *ed = NULL, *ec = NULL;
+        struct stat st;
+        int r;
+
+        d->exe_fd = open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
+        if (d->exe_fd < 0)
+                return log_error_errno(errno, "Cannot open /proc/self/exe: %m");
+
+        if (asprintf(&d->empty_dir, "%s/empty", d->store->path) < 0)
+                return -ENOMEM;
+        r = mkdir_safe_at(d->store->dir_fd, "empty", 0555);
+        if (r < 0)
+                return log_error_errno(r, "Cannot create %s: %m", d->empty_dir);
+        if (fstatat(d->store->dir_fd, "empty", &st, AT_SYMLINK_NOFOLLOW) < 0)
+                return negative_errno();
+        /* It must stay empty and unwritable: it is the net child's whole world. */
+        if (st.st_uid != 0 || (st.st_mode & 0222) || st.st_nlink > 2)
+                return log_error_errno(EPERM, "%s must be an empty directory owned by root with mode 0555; "
+                                       "fix it with: rm -rf %s && hostd recreates it", d->empty_dir, d->empty_dir);
+
+        r = host_keys_default_paths(d->store->path, &ed, &ec);
+        if (r < 0)
+                return r;
+        r = host_keys_load(p->host_key_ed25519 ?: ed, p->host_key_ecdsa ?: ec, &d->host_keys);
+        if (r < 0)
+                return r;
+
+        if (p->controller_keys) {
+                r = authorized_keys_load(p->controller_keys, &d->controller_keys);
+                if (r < 0)
+                        return log_error_errno(r, "Cannot use the controller keys %s ([SSH] ControllerKeys= or "
+                                               "--controller-keys): %m; put the controller's public key there",
+                                               p->controller_keys);
+                log_info("Controller user '%s' may log in with %zu key(s) from %s", p->controller_user,
+                         authorized_keys_count(d->controller_keys), p->controller_keys);
+        } else
+                log_notice("No controller keys configured ([SSH] ControllerKeys=): the controller cannot log in over SSH");
+
+        return listener_new(d, &d->listener);
+}
+
 int daemon_new(const char *policy_path, PolicyOverride *overrides, size_t n_overrides, Daemon **ret) {
         _cleanup_(daemon_freep) Daemon *d = NULL;
         _cleanup_free_ char *error = NULL;
@@ -343,6 +394,7 @@ int daemon_new(const char *policy_path, PolicyOverride *overrides, size_t n_over
         if (!d)
                 return -ENOMEM;
         d->started_realtime = now(CLOCK_REALTIME);
+        d->exe_fd = -1;
         d->overrides = overrides;
         d->n_overrides = n_overrides;
         if (policy_path) {
@@ -394,6 +446,10 @@ int daemon_new(const char *policy_path, PolicyOverride *overrides, size_t n_over
         if (r < 0)
                 return r;
 
+        r = setup_ssh(d);
+        if (r < 0)
+                return r;
+
         r = reconcile(d);
         if (r < 0)
                 return r;
@@ -434,7 +490,12 @@ Daemon *daemon_free(Daemon *d) {
                                 (void) waitpid(j->cleanup_pid, NULL, 0);
                         }
                 }
+        listener_free(d->listener);
         control_free(d->control);
+        host_keys_done(&d->host_keys);
+        authorized_keys_free(d->controller_keys);
+        safe_close(d->exe_fd);
+        free(d->empty_dir);
         sd_event_source_disable_unref(d->deadline_source);
         registry_free(d->registry);
         store_close(d->store);

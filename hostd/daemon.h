@@ -8,9 +8,11 @@
 
 #include "policy.h"
 #include "registry.h"
+#include "sshkeys.h"
 #include "store.h"
 
 typedef struct Control Control;
+typedef struct Listener Listener;
 
 /* Upper bounds of the cleanup-duration histogram, in seconds. */
 #define CLEANUP_BUCKETS 10
@@ -28,6 +30,11 @@ typedef struct Daemon {
         Store *store;
         Registry *registry;
         Control *control;
+        Listener *listener;
+        HostKeys host_keys;
+        AuthorizedKeys *controller_keys;   /* NULL: no controller access */
+        int exe_fd;                        /* this binary, re-executed per connection */
+        char *empty_dir;                   /* chroot of the unprivileged SSH processes */
         sd_event_source *deadline_source;
         usec_t deadline_retry_after;   /* back-off after a failed expiry */
 

@@ -78,31 +78,6 @@ int job_id_generate(char ret[JOB_ID_LEN + 1]) {
         return 0;
 }
 
-int json_add_string(json_object *o, const char *key, const char *value) {
-        return json_object_object_add(o, key, value ? json_object_new_string(value) : NULL) < 0 ? -ENOMEM : 0;
-}
-
-int json_add_int(json_object *o, const char *key, int64_t value) {
-        return json_object_object_add(o, key, json_object_new_int64(value)) < 0 ? -ENOMEM : 0;
-}
-
-int json_add_time(json_object *o, const char *key, usec_t t) {
-        char buf[TIMESTAMP_MAX];
-        return json_add_string(o, key, t > 0 ? format_timestamp(buf, sizeof(buf), t) : NULL);
-}
-
-json_object *json_cpus(uint32_t millicpus) {
-        char buf[32];
-
-        if (millicpus % 1000 == 0)
-                return json_object_new_int64(millicpus / 1000);
-        /* Serialise exactly as written ("1.5", "0.25"), not as %.17g. */
-        snprintf(buf, sizeof(buf), "%u.%03u", millicpus / 1000, millicpus % 1000);
-        for (size_t l = strlen(buf); buf[l - 1] == '0'; l--)
-                buf[l - 1] = 0;
-        return json_object_new_double_s(millicpus / 1000.0, buf);
-}
-
 static json_object *quota_to_json(const JobResources *q) {
         json_object *o = json_object_new_object();
 
@@ -133,6 +108,8 @@ int job_to_state_json(const Job *j, json_object **ret) {
         json_add_int(o, "lease_expires_usec", (int64_t) j->lease_expires);
         json_add_int(o, "released_usec", (int64_t) j->released);
         json_add_int(o, "lease_seconds", (int64_t) j->lease_seconds);
+        json_add_int(o, "uid_base", j->uid_base);
+        json_object_object_add(o, "key_generated", json_object_new_boolean(j->key_generated));
         q = json_object_new_object();
         json_add_int(q, "millicpus", j->quota.millicpus);
         json_add_int(q, "memory_bytes", (int64_t) j->quota.memory);
@@ -261,6 +238,15 @@ int job_from_state_json(json_object *o, Job **ret, char *error, size_t error_siz
         }
         j->ended_by = r;
 
+        if ((r = get_u64(o, "uid_base", UINT32_MAX, &v, error, error_size)) < 0)
+                return r;
+        j->uid_base = (uint32_t) v;
+        {
+                json_object *kg;
+                if ((r = get_field(o, "key_generated", json_type_boolean, false, &kg, error, error_size)) < 0)
+                        return r;
+                j->key_generated = json_object_get_boolean(kg);
+        }
         if ((r = get_u64(q, "millicpus", UINT32_MAX, &v, error, error_size)) < 0)
                 return r;
         j->quota.millicpus = (uint32_t) v;

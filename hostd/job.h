@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "json-util.h"
 #include "policy.h"
 #include "time-util.h"
 
@@ -49,6 +50,8 @@ typedef struct Job {
         usec_t released;
         uint64_t lease_seconds;
         JobResources quota;     /* .lease unused: see lease_seconds */
+        uint32_t uid_base;      /* first host uid of the job's range; the job runs as it */
+        bool key_generated;     /* hostd made the key pair (and forgot the private half) */
 
         /* Runtime only, never persisted. */
         pid_t cleanup_pid;
@@ -96,8 +99,3 @@ typedef struct JobAddress {
 } JobAddress;
 int job_to_api_json(const Job *j, const JobAddress *a, json_object **ret);
 
-/* json helpers shared by the API code. */
-int json_add_string(json_object *o, const char *key, const char *value);   /* NULL -> null */
-int json_add_int(json_object *o, const char *key, int64_t value);
-int json_add_time(json_object *o, const char *key, usec_t t);              /* 0 -> null */
-json_object *json_cpus(uint32_t millicpus);

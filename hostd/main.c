@@ -6,6 +6,7 @@
 #include "daemon.h"
 #include "log.h"
 #include "macros.h"
+#include "session.h"
 
 static void help(void) {
         printf("Usage: hostd [OPTIONS]\n"
@@ -69,6 +70,10 @@ int main(int argc, char *argv[]) {
         LogTarget target = LOG_TARGET_AUTO;
         _cleanup_(daemon_freep) Daemon *d = NULL;
         int c, r;
+
+        /* Each SSH connection runs this binary again as its session monitor. */
+        if (argc > 0 && streq(argv[0], SESSION_ARGV0))
+                return session_monitor_main();
 
         while ((c = getopt_long(argc, argv, "h", options, NULL)) >= 0) {
                 switch (c) {

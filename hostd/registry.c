@@ -42,7 +42,7 @@ int registry_new(Store *store, const Policy *policy, usec_t now_usec, Registry *
                 /* An active job must have its tree; recreate it if a crash hit
                  * between writing the record and creating the directory. */
                 if (j->state == JOB_ACTIVE && !store_job_dir_exists(store, j->id)) {
-                        k = store_make_job_dir(store, j->id);
+                        k = store_make_job_dir(store, j->id, j->uid_base);
                         if (k < 0)
                                 return log_job_full_errno(LOG_ERR, k, j->id, j->owner, "Cannot recreate job directory: %m");
                 }
@@ -148,6 +148,47 @@ static int check_request(const Policy *p, const AllocateRequest *req, ApiError *
         return 0;
 }
 
+/* The lowest range no job holds.  A released job's range is free: its
+ * cleanup killed every process of the range and removed its files. */
+static int pick_uid_range(Registry *r, uint32_t *ret) {
+        const Policy *p = r->policy;
+
+        for (uint32_t i = 0; i < p->uid_pool_ranges; i++) {
+                uint32_t base = p->uid_pool_start + i * 65536U;
+                bool taken = false;
+
+                for (size_t k = 0; k < r->n_jobs && !taken; k++)
+                        taken = job_holds_slot(r->jobs[k]) && r->jobs[k]->uid_base == base;
+                if (!taken) {
+                        *ret = base;
+                        return 0;
+                }
+        }
+        return -ENOSPC;
+}
+
+int registry_set_key(Registry *r, Job *j, const char *public_key, bool generated) {
+        char *old = j->public_key;
+        bool old_generated = j->key_generated;
+        int k;
+
+        j->public_key = strdup(public_key);
+        if (!j->public_key) {
+                j->public_key = old;
+                return -ENOMEM;
+        }
+        j->key_generated = generated;
+        k = store_save_job(r->store, j);
+        if (k < 0) {
+                free(j->public_key);
+                j->public_key = old;
+                j->key_generated = old_generated;
+                return k;
+        }
+        free(old);
+        return 0;
+}
+
 int registry_allocate(Registry *r, const AllocateRequest *req, usec_t now_usec, Job **ret, ApiError *e) {
         const Policy *p = r->policy;
         _cleanup_job_ Job *j = NULL;
@@ -195,6 +236,12 @@ int registry_allocate(Registry *r, const AllocateRequest *req, usec_t now_usec, 
                 if (!j->public_key)
                         return -ENOMEM;
         }
+        j->key_generated = req->key_generated;
+        k = pick_uid_range(r, &j->uid_base);
+        if (k < 0)
+                return api_error_set(e, k, API_ERROR_NO_CAPACITY,
+                                     "no free uid range: all %u ranges of [UIDPool] are held by jobs; retry after a release",
+                                     p->uid_pool_ranges);
         j->state = JOB_ACTIVE;
         j->created = now_usec;
         j->lease_seconds = clamp_lease(p, req->lease_sec);
@@ -209,7 +256,7 @@ int registry_allocate(Registry *r, const AllocateRequest *req, usec_t now_usec, 
         k = store_save_job(r->store, j);
         if (k < 0)
                 return api_error_set(e, k, API_ERROR_INTERNAL, "cannot write the job record: %s", strerror(-k));
-        k = store_make_job_dir(r->store, j->id);
+        k = store_make_job_dir(r->store, j->id, j->uid_base);
         if (k < 0) {
                 (void) store_remove_job(r->store, j->id);
                 log_job_full_errno(LOG_ERR, k, j->id, j->owner, "Cannot create job directory: %m");

@@ -34,7 +34,8 @@ typedef struct Registry {
 typedef struct AllocateRequest {
         const char *owner;
         const char *platform;
-        const char *public_key;    /* NULL: none */
+        const char *public_key;    /* "TYPE BASE64" */
+        bool key_generated;        /* hostd generated the pair */
         uint64_t lease_sec;        /* 0: policy default */
         uint32_t millicpus;        /* 0: policy default */
         uint64_t memory;           /* 0: policy default */
@@ -57,6 +58,10 @@ unsigned registry_count_state(const Registry *r, JobState s);
 
 /* Returns 0 and the new job, or 1 and the owner's existing active job. */
 int registry_allocate(Registry *r, const AllocateRequest *req, usec_t now, Job **ret, ApiError *e);
+
+/* Replaces the job's public key (a retried allocate that rotates a
+ * generated key, or brings another key). */
+int registry_set_key(Registry *r, Job *j, const char *public_key, bool generated);
 
 int registry_renew(Registry *r, const char *id, uint64_t lease_sec, usec_t now, Job **ret, ApiError *e);
 

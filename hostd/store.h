@@ -52,7 +52,9 @@ int store_load_host(Store *s, HostState *ret);   /* missing file: not draining *
 void host_state_done(HostState *h);
 
 /* Job trees. */
-int store_make_job_dir(Store *s, const char *id);
+/* jobs/ID (root, 0711: the job may pass through, not list) and
+ * jobs/ID/home (the job's uid, 0700). */
+int store_make_job_dir(Store *s, const char *id, uid_t uid);
 bool store_job_dir_exists(Store *s, const char *id);
 /* Names of job directories with no record: orphans to reclaim. */
 int store_list_job_dirs(Store *s, char ***ret);

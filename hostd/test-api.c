@@ -9,6 +9,7 @@
 #include "api.h"
 #include "log.h"
 #include "rm-rf.h"
+#include "test-daemon.h"
 #include "test-util.h"
 
 static char dir[] = "/tmp/test-api-XXXXXX";
@@ -201,8 +202,6 @@ static void test_cycle(Daemon *d) {
 
 int main(void) {
         _cleanup_(daemon_freep) Daemon *d = NULL;
-        char sock[256];
-        PolicyOverride ov[2];
         sigset_t mask;
 
         log_setup("test-api", LOG_TARGET_STDERR);
@@ -212,11 +211,7 @@ int main(void) {
         sigprocmask(SIG_BLOCK, &mask, NULL);
         if (!mkdtemp(dir))
                 return 1;
-        chmod(dir, 0755);
-        snprintf(sock, sizeof(sock), "%s/control.sock", dir);
-        ov[0] = (PolicyOverride) { "State", "Directory", dir, "test" };
-        ov[1] = (PolicyOverride) { "Control", "Socket", sock, "test" };
-        if (daemon_new(NULL, ov, 2, &d) < 0) {
+        if (test_daemon_new(dir, &d) < 0) {
                 fprintf(stderr, "daemon_new failed\n");
                 return 1;
         }

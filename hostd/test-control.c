@@ -14,6 +14,7 @@
 #include "control.h"
 #include "log.h"
 #include "rm-rf.h"
+#include "test-daemon.h"
 #include "test-util.h"
 
 static char dir[] = "/tmp/test-control-XXXXXX";
@@ -102,7 +103,6 @@ static void test_parse(void) {
 
 int main(void) {
         _cleanup_(daemon_freep) Daemon *d = NULL;
-        PolicyOverride ov[2];
         const char *req = "{\"apiVersion\":\"hostd/v1\",\"argv\":[\"capacity\"]}\n";
         char *a, *big;
         sigset_t mask;
@@ -115,11 +115,8 @@ int main(void) {
         signal(SIGPIPE, SIG_IGN);
         if (!mkdtemp(dir))
                 return 1;
-        chmod(dir, 0755);
         snprintf(sock, sizeof(sock), "%s/control.sock", dir);
-        ov[0] = (PolicyOverride) { "State", "Directory", dir, "test" };
-        ov[1] = (PolicyOverride) { "Control", "Socket", sock, "test" };
-        if (daemon_new(NULL, ov, 2, &d) < 0)
+        if (test_daemon_new(dir, &d) < 0)
                 return 1;
 
         test_parse();

@@ -15,6 +15,8 @@ chmod 0755 "$WORK"
 STATE="$WORK/state"
 SOCK="$WORK/control.sock"
 LOG="$WORK/hostd.log"
+# A free port of our own, so tests run in parallel (ephemeral range, just released).
+PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 HOSTD_PID=
 export HOSTD_CONTROL_SOCKET="$SOCK"
 failures=0
@@ -51,7 +53,7 @@ check() { # check DESCRIPTION COMMAND...
 start_hostd() {
         : >"$LOG"
         # shellcheck disable=SC2046
-        $(wrap) "$HOSTD" --state-dir "$STATE" --control-socket "$SOCK" --log-target stderr "$@" >>"$LOG" 2>&1 &
+        $(wrap) "$HOSTD" --state-dir "$STATE" --control-socket "$SOCK" --listen "127.0.0.1:$PORT" --log-target stderr "$@" >>"$LOG" 2>&1 &
         HOSTD_PID=$!
         for _ in $(seq 1 600); do
                 if "$HOSTCTL" --json capacity >/dev/null 2>&1; then return 0; fi

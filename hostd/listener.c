@@ -1,0 +1,663 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "listener.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <systemd/sd-daemon.h>
+
+#include "api.h"
+#include "log.h"
+#include "macros.h"
+#include "session-proto.h"
+#include "sshkeys.h"
+
+#define LISTEN_FDS_MAX 8
+/* Sources that fail this many authentications within PENALTY_WINDOW are
+ * refused for PENALTY_TIME: a cheap brake on password-spraying style load. */
+#define PENALTY_FAILURES 20
+#define PENALTY_WINDOW_USEC (60 * USEC_PER_SEC)
+#define PENALTY_TIME_USEC (60 * USEC_PER_SEC)
+#define PENALTY_SOURCES_MAX 1024
+
+typedef struct Session Session;
+
+struct Session {
+        Listener *listener;
+        Session *next, *prev;
+        uint64_t serial;
+        pid_t pid;
+        int fd;
+        sd_event_source *io_source, *child_source;
+        char source[INET6_ADDRSTRLEN];
+        char connection[160];   /* SSH_CONNECTION: "SRC SPORT DST DPORT" */
+        bool exempt;            /* from ControllerSources: not counted against caps */
+        bool authenticated;
+        bool controller;
+        char job[JOB_ID_LEN + 1];
+};
+
+typedef struct Penalty {
+        char source[INET6_ADDRSTRLEN];
+        unsigned failures;
+        usec_t window_start;
+        usec_t until;
+} Penalty;
+
+struct Listener {
+        Daemon *daemon;
+        int fds[LISTEN_FDS_MAX];
+        sd_event_source *sources[LISTEN_FDS_MAX];
+        size_t n_fds;
+        bool socket_activated;
+        Session *sessions;
+        uint64_t next_serial;
+        Penalty *penalties;
+        size_t n_penalties;
+        ListenerStats stats;
+};
+
+static unsigned count_unauth(const Listener *l, const char *source) {
+        unsigned n = 0;
+        for (const Session *s = l->sessions; s; s = s->next)
+                if (!s->authenticated && !s->exempt && (!source || streq(s->source, source)))
+                        n++;
+        return n;
+}
+
+void listener_stats(const Listener *l, ListenerStats *ret) {
+        *ret = l->stats;
+        ret->sessions = 0;
+        for (const Session *s = l->sessions; s; s = s->next)
+                ret->sessions++;
+        ret->unauthenticated = count_unauth(l, NULL);
+}
+
+/* ---- addresses ----------------------------------------------------------- */
+
+static int parse_addr(const char *s, int *ret_family, unsigned char ret[16]) {
+        if (inet_pton(AF_INET, s, ret) == 1) {
+                *ret_family = AF_INET;
+                return 0;
+        }
+        if (inet_pton(AF_INET6, s, ret) == 1) {
+                *ret_family = AF_INET6;
+                return 0;
+        }
+        return -EINVAL;
+}
+
+static bool cidr_match(const char *source, const char *cidr) {
+        unsigned char a[16], b[16];
+        char net[INET6_ADDRSTRLEN + 8];
+        int fa, fb;
+        unsigned prefix;
+        const char *slash = strchr(cidr, '/');
+
+        if (!slash || (size_t) (slash - cidr) >= sizeof(net))
+                return false;
+        memcpy(net, cidr, (size_t) (slash - cidr));
+        net[slash - cidr] = 0;
+        if (parse_addr(source, &fa, a) < 0 || parse_addr(net, &fb, b) < 0 || fa != fb)
+                return false;
+        prefix = (unsigned) atoi(slash + 1);
+        if (prefix > (fa == AF_INET ? 32u : 128u))
+                return false;
+        for (unsigned i = 0; i < prefix; i++) {
+                unsigned char m = (unsigned char) (0x80 >> (i % 8));
+                if ((a[i / 8] & m) != (b[i / 8] & m))
+                        return false;
+        }
+        return true;
+}
+
+static bool is_controller_source(const Policy *p, const char *source) {
+        STRV_FOREACH(c, p->controller_sources)
+                if (cidr_match(source, *c))
+                        return true;
+        return false;
+}
+
+static Penalty *penalty_find(Listener *l, const char *source, bool create) {
+        Penalty *n;
+
+        for (size_t i = 0; i < l->n_penalties; i++)
+                if (streq(l->penalties[i].source, source))
+                        return &l->penalties[i];
+        if (!create)
+                return NULL;
+        if (l->n_penalties >= PENALTY_SOURCES_MAX) {
+                /* Bounded: forget the oldest entry rather than grow. */
+                memmove(l->penalties, l->penalties + 1, (l->n_penalties - 1) * sizeof(Penalty));
+                l->n_penalties--;
+        }
+        n = realloc(l->penalties, (l->n_penalties + 1) * sizeof(Penalty));
+        if (!n)
+                return NULL;
+        l->penalties = n;
+        n = &l->penalties[l->n_penalties++];
+        *n = (Penalty) {};
+        snprintf(n->source, sizeof(n->source), "%s", source);
+        return n;
+}
+
+static void penalty_record_failure(Listener *l, const char *source) {
+        usec_t t = now(CLOCK_MONOTONIC);
+        Penalty *p = penalty_find(l, source, true);
+
+        if (!p)
+                return;
+        if (t - p->window_start > PENALTY_WINDOW_USEC) {
+                p->window_start = t;
+                p->failures = 0;
+        }
+        if (++p->failures >= PENALTY_FAILURES && p->until < t) {
+                p->until = t + PENALTY_TIME_USEC;
+                log_notice("Source %s failed %u authentications within %llus: refusing its connections for %llus",
+                           source, p->failures, (unsigned long long) (PENALTY_WINDOW_USEC / USEC_PER_SEC),
+                           (unsigned long long) (PENALTY_TIME_USEC / USEC_PER_SEC));
+        }
+}
+
+static bool penalty_active(Listener *l, const char *source) {
+        Penalty *p = penalty_find(l, source, false);
+        return p && p->until > now(CLOCK_MONOTONIC);
+}
+
+/* ---- sessions ------------------------------------------------------------ */
+
+static void session_free(Session *s) {
+        Listener *l = s->listener;
+
+        if (s->prev)
+                s->prev->next = s->next;
+        else
+                l->sessions = s->next;
+        if (s->next)
+                s->next->prev = s->prev;
+        sd_event_source_disable_unref(s->io_source);
+        sd_event_source_disable_unref(s->child_source);
+        safe_close(s->fd);
+        free(s);
+}
+
+static Session *session_by_serial(Listener *l, uint64_t serial) {
+        for (Session *s = l->sessions; s; s = s->next)
+                if (s->serial == serial)
+                        return s;
+        return NULL;
+}
+
+static void session_kill(Session *s, const char *why) {
+        log_info("Ending SSH session from %s%s%s: %s", s->source, s->job[0] ? " for job " : "", s->job, why);
+        (void) kill(s->pid, SIGTERM);
+        /* Stop listening to it; its exit is still reaped by the child source. */
+        s->io_source = sd_event_source_disable_unref(s->io_source);
+        s->fd = safe_close(s->fd);
+}
+
+static int send_or_kill(Session *s, json_object *o) {
+        int r = s->fd >= 0 ? session_send(s->fd, o, NULL, 0) : -EBADF;
+        json_object_put(o);
+        if (r < 0 && s->fd >= 0)
+                session_kill(s, "its monitor does not take messages");
+        return r;
+}
+
+typedef struct AuthResult {
+        bool ok;
+        bool controller;
+        const Job *job;
+        const char *reason;
+} AuthResult;
+
+static AuthResult auth_check(Listener *l, Session *s, const char *user, const char *key) {
+        Daemon *d = l->daemon;
+        const Policy *p = d->policy;
+        Job *j;
+
+        if (streq(user, p->controller_user)) {
+                if (!d->controller_keys)
+                        return (AuthResult) { .reason = "no controller keys are configured ([SSH] ControllerKeys=)" };
+                (void) authorized_keys_refresh(&d->controller_keys, p->controller_keys);
+                if (!authorized_keys_contains(d->controller_keys, key))
+                        return (AuthResult) { .reason = "key is not in the controller keys" };
+                if (p->controller_sources && p->controller_sources[0] && !s->exempt)
+                        return (AuthResult) { .reason = "source is not in [Listen] ControllerSources" };
+                return (AuthResult) { .ok = true, .controller = true };
+        }
+        if (!job_id_is_valid(user))
+                return (AuthResult) { .reason = "no such user" };
+        j = registry_find(d->registry, user);
+        if (!j)
+                return (AuthResult) { .reason = "no such job" };
+        if (j->state != JOB_ACTIVE)
+                return (AuthResult) { .reason = j->state == JOB_RELEASED ? "job was released" : "job is being released" };
+        if (j->lease_expires <= now(CLOCK_REALTIME))
+                return (AuthResult) { .reason = "job lease expired" };
+        if (!j->public_key || !streq(j->public_key, key))
+                return (AuthResult) { .reason = "key is not this job's key" };
+        return (AuthResult) { .ok = true, .job = j };
+}
+
+static void handle_auth(Session *s, json_object *m) {
+        Listener *l = s->listener;
+        const char *user = session_get_string(m, "user", 64), *key = session_get_string(m, "key", 16384);
+        json_object *reply;
+        AuthResult a;
+        bool final;
+
+        if (!user || !key || session_get_bool(m, "final", &final) < 0 || s->authenticated) {
+                session_kill(s, "malformed auth message");
+                return;
+        }
+        a = auth_check(l, s, user, key);
+        reply = json_object_new_object();
+        json_add_string(reply, "type", "auth-reply");
+        json_object_object_add(reply, "ok", json_object_new_boolean(a.ok));
+        if (a.ok) {
+                char home[4096];
+
+                json_add_string(reply, "kind", a.controller ? "controller" : "job");
+                if (a.job) {
+                        snprintf(home, sizeof(home), "%s/jobs/%s/home", l->daemon->store->path, a.job->id);
+                        json_add_string(reply, "job", a.job->id);
+                        json_add_int(reply, "uid", a.job->uid_base);
+                        json_add_string(reply, "home", home);
+                }
+        }
+        if (!final) {
+                /* A probe: "would this key do?"  Nothing is decided yet. */
+                send_or_kill(s, reply);
+                return;
+        }
+        if (a.ok) {
+                s->authenticated = true;
+                s->controller = a.controller;
+                if (a.job)
+                        snprintf(s->job, sizeof(s->job), "%s", a.job->id);
+                l->stats.auth_successes_total++;
+                if (a.job)
+                        log_job(LOG_INFO, a.job->id, a.job->owner, "SSH session authenticated from %s", s->source);
+                else
+                        log_info("Controller authenticated from %s", s->source);
+        } else {
+                l->stats.auth_failures_total++;
+                penalty_record_failure(l, s->source);
+                log_notice("Refused SSH authentication as '%s' from %s: %s", user, s->source, a.reason);
+        }
+        send_or_kill(s, reply);
+}
+
+typedef struct ApiCtx {
+        Listener *listener;
+        uint64_t serial;
+        int64_t id;
+} ApiCtx;
+
+static void api_reply(void *userdata, json_object *answer) {
+        ApiCtx *c = userdata;
+        Session *s = session_by_serial(c->listener, c->serial);
+
+        if (s && s->fd >= 0) {
+                json_object *m = json_object_new_object();
+                const char *text = json_object_to_json_string_ext(answer, JSON_C_TO_STRING_PRETTY |
+                                                                  JSON_C_TO_STRING_NOSLASHESCAPE);
+
+                json_add_string(m, "type", "api-reply");
+                json_add_int(m, "id", c->id);
+                json_add_string(m, "answer", text);
+                json_add_int(m, "status", api_answer_status(answer));
+                send_or_kill(s, m);
+        }
+        json_object_put(answer);
+        free(c);
+}
+
+static void handle_api(Session *s, json_object *m) {
+        const char *line = session_get_string(m, "cmdline", API_ARGS_MAX * API_ARG_MAX);
+        _cleanup_strv_free_ char **argv = NULL;
+        char error[256];
+        size_t argc = 0;
+        ApiCtx *c;
+        int64_t id;
+
+        if (!line || session_get_int(m, "id", 0, INT32_MAX, &id) < 0 || !s->authenticated || !s->controller) {
+                session_kill(s, "API request from a session that is not the controller's");
+                return;
+        }
+        c = malloc(sizeof(ApiCtx));
+        if (!c)
+                return;
+        *c = (ApiCtx) { s->listener, s->serial, id };
+        if (api_split_command_line(line, &argv, &argc, error, sizeof(error)) < 0) {
+                api_reply(c, api_error_answer(API_ERROR_BAD_REQUEST, "cannot parse the command line: %s", error));
+                return;
+        }
+        log_debug("Controller API request from %s: %s", s->source, argc > 0 ? argv[0] : "");
+        api_dispatch(s->listener->daemon, API_CALLER_CONTROLLER, argv, argc, api_reply, c);
+}
+
+static int on_session_io(sd_event_source *src, int fd, uint32_t revents, void *userdata) {
+        Session *s = userdata;
+        json_object *m = NULL;
+        const char *type;
+        int r;
+
+        r = session_recv(fd, &m, NULL, NULL);
+        if (r == -EAGAIN)
+                return 0;
+        if (r < 0) {
+                /* The monitor closed its end or sent garbage; its exit is reaped separately. */
+                if (r != -ECONNRESET)
+                        session_kill(s, "malformed message from its monitor");
+                else {
+                        s->io_source = sd_event_source_disable_unref(s->io_source);
+                        s->fd = safe_close(s->fd);
+                }
+                return 0;
+        }
+        type = session_type(m);
+        if (streq_ptr(type, "auth"))
+                handle_auth(s, m);
+        else if (streq_ptr(type, "api"))
+                handle_api(s, m);
+        else
+                session_kill(s, "unknown message from its monitor");
+        json_object_put(m);
+        return 0;
+}
+
+static int on_session_exit(sd_event_source *src, const siginfo_t *si, void *userdata) {
+        Session *s = userdata;
+
+        log_debug("SSH session from %s ended (monitor pid %d)", s->source, (int) s->pid);
+        session_free(s);
+        return 0;
+}
+
+static int send_config(Listener *l, Session *s) {
+        const Policy *p = l->daemon->policy;
+        json_object *m = json_object_new_object(), *env = json_object_new_array();
+
+        json_add_string(m, "type", "config");
+        json_add_string(m, "source", s->source);
+        json_add_string(m, "connection", s->connection);
+        json_add_int(m, "login_grace_usec", (int64_t) (p->login_grace_sec * USEC_PER_SEC));
+        json_add_int(m, "max_auth_tries", p->max_auth_tries);
+        STRV_FOREACH(e, p->accept_env)
+                json_object_array_add(env, json_object_new_string(*e));
+        json_object_object_add(m, "accept_env", env);
+        json_add_string(m, "host_key_ed25519", l->daemon->host_keys.keys[0].path);
+        json_add_string(m, "host_key_ecdsa", l->daemon->host_keys.n > 1 ? l->daemon->host_keys.keys[1].path : NULL);
+        json_add_string(m, "controller_user", p->controller_user);
+        json_add_string(m, "empty_dir", l->daemon->empty_dir);
+        json_add_int(m, "log_level", log_get_max_level());
+        return send_or_kill(s, m);
+}
+
+/* "ADDR PORT" of either end, IPv4-mapped addresses shown as IPv4. */
+static void format_endpoint(const struct sockaddr_storage *sa, char *buf, size_t size) {
+        char a[INET6_ADDRSTRLEN] = "unknown";
+        unsigned port = 0;
+
+        if (sa->ss_family == AF_INET) {
+                inet_ntop(AF_INET, &((const struct sockaddr_in *) sa)->sin_addr, a, sizeof(a));
+                port = ntohs(((const struct sockaddr_in *) sa)->sin_port);
+        } else if (sa->ss_family == AF_INET6) {
+                const struct in6_addr *a6 = &((const struct sockaddr_in6 *) sa)->sin6_addr;
+                if (IN6_IS_ADDR_V4MAPPED(a6))
+                        inet_ntop(AF_INET, &a6->s6_addr[12], a, sizeof(a));
+                else
+                        inet_ntop(AF_INET6, a6, a, sizeof(a));
+                port = ntohs(((const struct sockaddr_in6 *) sa)->sin6_port);
+        }
+        snprintf(buf, size, "%s %u", a, port);
+}
+
+static int spawn_monitor(Listener *l, int cfd, const char *source, bool exempt) {
+        Session *s;
+        int sp[2], r;
+        pid_t pid;
+
+        if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) < 0)
+                return negative_errno();
+        pid = fork();
+        if (pid < 0) {
+                r = negative_errno();
+                close(sp[0]);
+                close(sp[1]);
+                return r;
+        }
+        if (pid == 0) {
+                static char *const argv[] = { (char *) "hostd-session", NULL };
+                char *envp[4];
+                size_t n = 0;
+                sigset_t none;
+
+                /* A fresh image per connection: new ASLR layout, nothing of the
+                 * main process's memory (registry, policy) in reach. */
+                /* fd 5: this binary, close-on-exec, for fexecve() below. */
+                if (dup2(cfd, 3) < 0 || dup2(sp[1], 4) < 0 || dup3(l->daemon->exe_fd, 5, O_CLOEXEC) < 0)
+                        _exit(127);
+                close_range(6, ~0U, 0);
+                sigemptyset(&none);
+                sigprocmask(SIG_SETMASK, &none, NULL);
+                if (getenv("JOURNAL_STREAM"))
+                        envp[n++] = strdupa(getenv("JOURNAL_STREAM") - strlen("JOURNAL_STREAM="));
+                if (getenv("HOSTD_LOG_LEVEL"))
+                        envp[n++] = strdupa(getenv("HOSTD_LOG_LEVEL") - strlen("HOSTD_LOG_LEVEL="));
+                envp[n] = NULL;
+                fexecve(5, argv, envp);
+                _exit(127);
+        }
+        close(sp[1]);
+
+        s = calloc(1, sizeof(Session));
+        if (!s) {
+                close(sp[0]);
+                (void) kill(pid, SIGKILL);
+                return -ENOMEM;
+        }
+        s->listener = l;
+        s->serial = ++l->next_serial;
+        s->pid = pid;
+        s->fd = sp[0];
+        s->exempt = exempt;
+        snprintf(s->source, sizeof(s->source), "%s", source);
+        {
+                struct sockaddr_storage peer = {}, local = {};
+                socklen_t pl = sizeof(peer), ll = sizeof(local);
+                char p[80], lo[80];
+
+                (void) getpeername(cfd, (struct sockaddr *) &peer, &pl);
+                (void) getsockname(cfd, (struct sockaddr *) &local, &ll);
+                format_endpoint(&peer, p, sizeof(p));
+                format_endpoint(&local, lo, sizeof(lo));
+                snprintf(s->connection, sizeof(s->connection), "%s %s", p, lo);
+        }
+        s->next = l->sessions;
+        if (s->next)
+                s->next->prev = s;
+        l->sessions = s;
+
+        (void) fcntl(s->fd, F_SETFL, O_NONBLOCK);
+        r = sd_event_add_child(l->daemon->event, &s->child_source, pid, WEXITED, on_session_exit, s);
+        if (r < 0) {
+                (void) kill(pid, SIGKILL);
+                (void) waitpid(pid, NULL, 0);
+                session_free(s);
+                return r;
+        }
+        r = sd_event_add_io(l->daemon->event, &s->io_source, s->fd, EPOLLIN, on_session_io, s);
+        if (r < 0) {
+                session_kill(s, "cannot watch its monitor");
+                return r;
+        }
+        return send_config(l, s);
+}
+
+static int on_accept(sd_event_source *src, int fd, uint32_t revents, void *userdata) {
+        Listener *l = userdata;
+        const Policy *p = l->daemon->policy;
+        struct sockaddr_storage sa;
+        socklen_t salen = sizeof(sa);
+        char source[INET6_ADDRSTRLEN] = "unknown";
+        bool exempt;
+        int cfd, r;
+
+        cfd = accept4(fd, (struct sockaddr *) &sa, &salen, SOCK_CLOEXEC);
+        if (cfd < 0) {
+                if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
+                        log_warning_errno(errno, "accept() failed: %m");
+                return 0;
+        }
+        if (sa.ss_family == AF_INET)
+                inet_ntop(AF_INET, &((struct sockaddr_in *) &sa)->sin_addr, source, sizeof(source));
+        else if (sa.ss_family == AF_INET6) {
+                struct in6_addr *a6 = &((struct sockaddr_in6 *) &sa)->sin6_addr;
+                /* IPv4 clients on a dual-stack socket: match them as IPv4. */
+                if (IN6_IS_ADDR_V4MAPPED(a6))
+                        inet_ntop(AF_INET, &a6->s6_addr[12], source, sizeof(source));
+                else
+                        inet_ntop(AF_INET6, a6, source, sizeof(source));
+        }
+        l->stats.accepted_total++;
+
+        exempt = is_controller_source(p, source);
+        if (!exempt) {
+                if (penalty_active(l, source)) {
+                        l->stats.rejected_penalty_total++;
+                        close(cfd);
+                        return 0;
+                }
+                if (count_unauth(l, NULL) >= p->max_startups) {
+                        l->stats.rejected_startups_total++;
+                        log_debug("Refusing connection from %s: %u unauthenticated connections (MaxStartups)", source,
+                                  p->max_startups);
+                        close(cfd);
+                        return 0;
+                }
+                if (count_unauth(l, source) >= p->per_source_max_startups) {
+                        l->stats.rejected_per_source_total++;
+                        log_debug("Refusing connection from %s: PerSourceMaxStartups=%u reached", source,
+                                  p->per_source_max_startups);
+                        close(cfd);
+                        return 0;
+                }
+        }
+        r = spawn_monitor(l, cfd, source, exempt);
+        close(cfd);
+        if (r < 0)
+                log_warning_errno(r, "Cannot start a session for %s: %m", source);
+        return 0;
+}
+
+static int open_socket(const Policy *p, int *ret) {
+        union {
+                struct sockaddr sa;
+                struct sockaddr_in in;
+                struct sockaddr_in6 in6;
+        } u = {};
+        _cleanup_close_ int fd = -1;
+        socklen_t len;
+        int one = 1, zero = 0;
+
+        if (inet_pton(AF_INET, p->listen_address, &u.in.sin_addr) == 1) {
+                u.in.sin_family = AF_INET;
+                u.in.sin_port = htons(p->listen_port);
+                len = sizeof(u.in);
+        } else if (inet_pton(AF_INET6, p->listen_address, &u.in6.sin6_addr) == 1) {
+                u.in6.sin6_family = AF_INET6;
+                u.in6.sin6_port = htons(p->listen_port);
+                len = sizeof(u.in6);
+        } else
+                return -EINVAL;
+
+        fd = socket(u.sa.sa_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+        if (fd < 0)
+                return negative_errno();
+        (void) setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+        if (u.sa.sa_family == AF_INET6)
+                (void) setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero));
+        if (bind(fd, &u.sa, len) < 0)
+                return negative_errno();
+        if (listen(fd, 256) < 0)
+                return negative_errno();
+        *ret = TAKE_FD(fd);
+        return 0;
+}
+
+int listener_new(Daemon *d, Listener **ret) {
+        Listener *l;
+        int n, r;
+
+        l = calloc(1, sizeof(Listener));
+        if (!l)
+                return -ENOMEM;
+        l->daemon = d;
+
+        /* hostd.socket (socket activation) wins over the policy's address. */
+        n = sd_listen_fds(true);
+        if (n < 0) {
+                free(l);
+                return log_error_errno(n, "Cannot read the sockets systemd passed: %m");
+        }
+        if (n > 0) {
+                for (int i = 0; i < n && l->n_fds < LISTEN_FDS_MAX; i++) {
+                        int fd = SD_LISTEN_FDS_START + i;
+                        if (sd_is_socket(fd, AF_UNSPEC, SOCK_STREAM, 1) <= 0) {
+                                log_warning("Ignoring passed fd %d: not a listening stream socket", fd);
+                                continue;
+                        }
+                        (void) fcntl(fd, F_SETFD, FD_CLOEXEC);
+                        (void) fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+                        l->fds[l->n_fds++] = fd;
+                }
+                l->socket_activated = true;
+                log_info("Serving SSH on %zu socket(s) passed by systemd", l->n_fds);
+        } else {
+                r = open_socket(d->policy, &l->fds[0]);
+                if (r < 0) {
+                        free(l);
+                        return log_error_errno(r, "Cannot listen on %s port %u: %m; is another sshd or hostd on it? "
+                                               "Change [Listen] Address/Port or --listen",
+                                               d->policy->listen_address, d->policy->listen_port);
+                }
+                l->n_fds = 1;
+        }
+        for (size_t i = 0; i < l->n_fds; i++) {
+                r = sd_event_add_io(d->event, &l->sources[i], l->fds[i], EPOLLIN, on_accept, l);
+                if (r < 0) {
+                        listener_free(l);
+                        return r;
+                }
+        }
+        *ret = l;
+        return 0;
+}
+
+void listener_terminate_job(Listener *l, const char *job) {
+        for (Session *s = l->sessions; s; s = s->next)
+                if (streq(s->job, job))
+                        session_kill(s, "its job is being released");
+}
+
+Listener *listener_free(Listener *l) {
+        if (!l)
+                return NULL;
+        /* Established sessions outlive a restart of hostd: monitors see their
+         * socket to us close and carry on; unauthenticated ones give up. */
+        while (l->sessions)
+                session_free(l->sessions);
+        for (size_t i = 0; i < l->n_fds; i++) {
+                sd_event_source_disable_unref(l->sources[i]);
+                safe_close(l->fds[i]);
+        }
+        free(l->penalties);
+        free(l);
+        return NULL;
+}

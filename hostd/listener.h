@@ -1,0 +1,27 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/* The SSH listener in the main process.  It accepts connections, applies
+ * the startup caps (MaxStartups, PerSourceMaxStartups, with ControllerSources
+ * exempt) and hands each connection to a fresh session monitor process
+ * (hostd re-executed, see session-monitor.c).  It answers the monitors'
+ * questions (is key K valid for user U? run this API command) but never
+ * parses SSH itself. */
+
+#include "daemon.h"
+
+typedef struct Listener Listener;
+
+int listener_new(Daemon *d, Listener **ret);
+Listener *listener_free(Listener *l);
+
+/* Ends every SSH session of a job (its release started). */
+void listener_terminate_job(Listener *l, const char *job);
+
+typedef struct ListenerStats {
+        unsigned sessions, unauthenticated;
+        uint64_t accepted_total;
+        uint64_t rejected_startups_total, rejected_per_source_total, rejected_penalty_total;
+        uint64_t auth_failures_total, auth_successes_total;
+} ListenerStats;
+void listener_stats(const Listener *l, ListenerStats *ret);

@@ -1,0 +1,560 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <fcntl.h>
+#include <grp.h>
+#include <poll.h>
+#include <pty.h>
+#include <signal.h>
+#include <sched.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/timerfd.h>
+#include <sys/wait.h>
+#include <termios.h>
+
+#include "log.h"
+#include "macros.h"
+#include "session-proto.h"
+#include "session.h"
+#include "time-util.h"
+
+typedef struct Spawn {
+        int64_t id;      /* the net child's channel id */
+        pid_t pid;       /* leader of its own session and process group */
+} Spawn;
+
+typedef struct Monitor {
+        int main_fd, net_fd, signal_fd, timer_fd;
+        pid_t net_pid;
+        char source[64];
+        char connection[160];
+        int64_t max_auth_tries;
+        unsigned auth_failures;
+        char **accept_env;
+        bool authenticated;
+        bool controller;
+        bool auth_pending;        /* a net child auth query is at the main process */
+        bool pending_final;       /* ... and it is the signed one, not a probe */
+        char job[32];
+        uid_t uid;
+        char home[4096];
+        Spawn spawns[SESSION_CHANNELS_MAX];
+        size_t n_spawns;
+} Monitor;
+
+static int send_simple(int fd, json_object *o) {
+        int r = session_send(fd, o, NULL, 0);
+        json_object_put(o);
+        return r;
+}
+
+static _noreturn_ void monitor_exit(Monitor *m, int status) {
+        /* Whatever the job started in this connection hears the hang-up, as a
+         * terminal's processes do; nohup'ed work carries on until release. */
+        for (size_t i = 0; i < m->n_spawns; i++) {
+                (void) kill(-m->spawns[i].pid, SIGHUP);
+                (void) kill(-m->spawns[i].pid, SIGCONT);
+        }
+        if (m->net_pid > 0)
+                (void) kill(m->net_pid, SIGKILL);
+        _exit(status);
+}
+
+static bool env_allowed(Monitor *m, const char *entry) {
+        const char *eq = strchr(entry, '=');
+        size_t nl;
+
+        if (!eq || eq == entry || strlen(entry) > 8192)
+                return false;
+        nl = (size_t) (eq - entry);
+        if ((nl == 4 && strneq(entry, "LANG", 4)) || (nl > 3 && strneq(entry, "LC_", 3)))
+                return true;
+        STRV_FOREACH(a, m->accept_env) {
+                size_t al = strlen(*a);
+                if (al > 0 && (*a)[al - 1] == '*') {
+                        if (nl >= al - 1 && strneq(entry, *a, al - 1))
+                                return true;
+                } else if (al == nl && strneq(entry, *a, nl))
+                        return true;
+        }
+        return false;
+}
+
+/* Runs in the forked child: become the job and exec. */
+static _noreturn_ void exec_job(Monitor *m, const char *mode, const char *command, json_object *env, const char *term) {
+        char *envp[SESSION_ENV_MAX + 16];
+        size_t n = 0;
+        char buf[8][4200];
+        sigset_t none;
+
+        sigemptyset(&none);
+        sigprocmask(SIG_SETMASK, &none, NULL);
+        for (int s = 1; s < NSIG; s++)
+                signal(s, SIG_DFL);
+
+        /* A private mount namespace whose passwd and group know the job user. */
+        if (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+                _exit(126);
+        for (size_t i = 0; i < 2; i++) {
+                static const char *const names[] = { "passwd", "group" };
+                char src[4200], dst[32];
+
+                snprintf(src, sizeof(src), "%.*s/%s", (int) (strlen(m->home) - strlen("/home")), m->home, names[i]);
+                snprintf(dst, sizeof(dst), "/etc/%s", names[i]);
+                if (mount(src, dst, NULL, MS_BIND, NULL) < 0 ||
+                    mount(NULL, dst, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV, NULL) < 0)
+                        _exit(126);
+        }
+        if (setgroups(0, NULL) < 0 || setresgid(m->uid, m->uid, m->uid) < 0 || setresuid(m->uid, m->uid, m->uid) < 0)
+                _exit(126);
+        if (chdir(m->home) < 0)
+                _exit(126);
+
+        snprintf(buf[0], sizeof(buf[0]), "HOME=%s", m->home);
+        snprintf(buf[1], sizeof(buf[1]), "USER=%s", m->job);
+        snprintf(buf[2], sizeof(buf[2]), "LOGNAME=%s", m->job);
+        snprintf(buf[3], sizeof(buf[3]), "SHELL=/bin/sh");
+        snprintf(buf[4], sizeof(buf[4]), "PATH=/usr/local/bin:/usr/bin:/bin");
+        snprintf(buf[5], sizeof(buf[5]), "SSH_CONNECTION=%s", m->connection);
+        {
+                /* SSH_CLIENT is "SRC SPORT DPORT". */
+                char src[64] = "", sport[16] = "", dport[16] = "";
+                (void) sscanf(m->connection, "%63s %15s %*s %15s", src, sport, dport);
+                snprintf(buf[7], sizeof(buf[7]), "SSH_CLIENT=%s %s %s", src, sport, dport);
+        }
+        for (int i = 0; i < 6; i++)
+                envp[n++] = buf[i];
+        envp[n++] = buf[7];
+        if (term) {
+                snprintf(buf[6], sizeof(buf[6]), "TERM=%s", term);
+                envp[n++] = buf[6];
+        }
+        for (size_t i = 0; env && i < json_object_array_length(env) && n < ELEMENTSOF(envp) - 1; i++) {
+                const char *e = json_object_get_string(json_object_array_get_idx(env, i));
+                if (e && env_allowed(m, e))
+                        envp[n++] = (char *) e;
+        }
+        envp[n] = NULL;
+
+        if (streq(mode, "sftp")) {
+                char *argv[] = { (char *) "sftp-server", NULL };
+                execve(SFTP_SERVER_PATH, argv, envp);
+        } else if (streq(mode, "shell")) {
+                char *argv[] = { (char *) "-sh", NULL };
+                execve("/bin/sh", argv, envp);
+        } else {
+                char *argv[] = { (char *) "sh", (char *) "-c", (char *) command, NULL };
+                execve("/bin/sh", argv, envp);
+        }
+        _exit(127);
+}
+
+static void spawn_reply_error(Monitor *m, int64_t id, const char *error) {
+        json_object *o = json_object_new_object();
+        json_add_string(o, "type", "spawn-reply");
+        json_add_int(o, "id", id);
+        json_object_object_add(o, "ok", json_object_new_boolean(false));
+        json_add_string(o, "error", error);
+        (void) send_simple(m->net_fd, o);
+}
+
+static void handle_spawn(Monitor *m, json_object *msg) {
+        const char *mode = session_get_string(msg, "mode", 16);
+        const char *command = session_get_string(msg, "command", SESSION_COMMAND_MAX);
+        const char *term = session_get_string(msg, "term", 64);
+        json_object *env = NULL, *o;
+        int64_t id, cols = 80, rows = 24;
+        bool pty = false;
+        int child_fds[3] = { -1, -1, -1 }, our_fds[3] = { -1, -1, -1 };
+        size_t n_fds;
+        pid_t pid;
+
+        if (!m->authenticated || m->controller || session_get_int(msg, "id", 0, INT32_MAX, &id) < 0 || !mode ||
+            (!streq(mode, "exec") && !streq(mode, "shell") && !streq(mode, "sftp")) || (streq(mode, "exec") && !command) ||
+            session_get_bool(msg, "pty", &pty) < 0) {
+                log_warning("Malformed or unauthorised spawn request from the net child of %s", m->source);
+                monitor_exit(m, 1);
+        }
+        if (json_object_object_get_ex(msg, "env", &env) &&
+            (!json_object_is_type(env, json_type_array) || json_object_array_length(env) > SESSION_ENV_MAX))
+                monitor_exit(m, 1);
+        if (pty && (session_get_int(msg, "cols", 1, 10000, &cols) < 0 || session_get_int(msg, "rows", 1, 10000, &rows) < 0))
+                monitor_exit(m, 1);
+        if (m->n_spawns >= SESSION_CHANNELS_MAX) {
+                spawn_reply_error(m, id, "too many processes in this connection");
+                return;
+        }
+
+        if (pty) {
+                struct winsize ws = { .ws_row = (unsigned short) rows, .ws_col = (unsigned short) cols };
+                if (openpty(&our_fds[0], &child_fds[0], NULL, NULL, &ws) < 0) {
+                        spawn_reply_error(m, id, "cannot allocate a pty");
+                        return;
+                }
+                (void) fcntl(our_fds[0], F_SETFD, FD_CLOEXEC);
+                n_fds = 1;
+        } else {
+                for (int i = 0; i < 3; i++) {
+                        int p[2];
+                        if (pipe2(p, O_CLOEXEC) < 0) {
+                                spawn_reply_error(m, id, "cannot create pipes");
+                                goto fail;
+                        }
+                        /* stdin: the child reads p[0]; stdout/stderr: the child writes p[1]. */
+                        child_fds[i] = i == 0 ? p[0] : p[1];
+                        our_fds[i] = i == 0 ? p[1] : p[0];
+                }
+                n_fds = 3;
+        }
+
+        pid = fork();
+        if (pid < 0) {
+                spawn_reply_error(m, id, "cannot fork");
+                goto fail;
+        }
+        if (pid == 0) {
+                /* Own session and process group: the hang-up reaches all of it. */
+                (void) setsid();
+                if (pty) {
+                        (void) ioctl(child_fds[0], TIOCSCTTY, 0);
+                        if (dup2(child_fds[0], 0) < 0 || dup2(child_fds[0], 1) < 0 || dup2(child_fds[0], 2) < 0)
+                                _exit(126);
+                } else if (dup2(child_fds[0], 0) < 0 || dup2(child_fds[1], 1) < 0 || dup2(child_fds[2], 2) < 0)
+                        _exit(126);
+                close_range(3, ~0U, 0);
+                exec_job(m, mode, command, env, pty ? (term ?: "xterm") : NULL);
+        }
+        m->spawns[m->n_spawns++] = (Spawn) { id, pid };
+        for (int i = 0; i < 3; i++)
+                safe_close(child_fds[i]);
+
+        o = json_object_new_object();
+        json_add_string(o, "type", "spawn-reply");
+        json_add_int(o, "id", id);
+        json_object_object_add(o, "ok", json_object_new_boolean(true));
+        json_add_int(o, "pid", pid);
+        if (session_send(m->net_fd, o, our_fds, n_fds) < 0)
+                (void) kill(-pid, SIGKILL);
+        json_object_put(o);
+        for (int i = 0; i < 3; i++)
+                safe_close(our_fds[i]);
+        log_job(LOG_DEBUG, m->job, NULL, "Started %s (pid %d) for %s", mode, (int) pid, m->source);
+        return;
+fail:
+        for (int i = 0; i < 3; i++) {
+                safe_close(child_fds[i]);
+                safe_close(our_fds[i]);
+        }
+}
+
+static Spawn *find_spawn(Monitor *m, int64_t id) {
+        for (size_t i = 0; i < m->n_spawns; i++)
+                if (m->spawns[i].id == id)
+                        return &m->spawns[i];
+        return NULL;
+}
+
+static void handle_signal(Monitor *m, json_object *msg, bool hangup) {
+        static const struct {
+                const char *name;
+                int sig;
+        } sigs[] = { { "HUP", SIGHUP }, { "INT", SIGINT }, { "KILL", SIGKILL }, { "TERM", SIGTERM },
+                     { "QUIT", SIGQUIT }, { "USR1", SIGUSR1 }, { "USR2", SIGUSR2 }, { "ALRM", SIGALRM } };
+        const char *name = hangup ? "HUP" : session_get_string(msg, "signal", 16);
+        int64_t id;
+        Spawn *s;
+
+        if (!m->authenticated || session_get_int(msg, "id", 0, INT32_MAX, &id) < 0 || !name)
+                monitor_exit(m, 1);
+        s = find_spawn(m, id);
+        if (!s)
+                return;
+        for (size_t i = 0; i < ELEMENTSOF(sigs); i++)
+                if (streq(name, sigs[i].name)) {
+                        (void) kill(hangup ? -s->pid : s->pid, sigs[i].sig);
+                        if (hangup)
+                                (void) kill(-s->pid, SIGCONT);
+                }
+}
+
+/* Relays between the net child and the main process. */
+static void handle_net_message(Monitor *m) {
+        json_object *msg = NULL;
+        const char *type;
+        int r;
+
+        r = session_recv(m->net_fd, &msg, NULL, NULL);
+        if (r == -ECONNRESET || r == -EAGAIN) {
+                if (r == -ECONNRESET)
+                        monitor_exit(m, 0);
+                return;
+        }
+        if (r < 0) {
+                log_warning("Malformed message from the net child of %s; ending the connection", m->source);
+                monitor_exit(m, 1);
+        }
+        type = session_type(msg);
+        if (streq_ptr(type, "auth")) {
+                const char *user = session_get_string(msg, "user", 64), *key = session_get_string(msg, "key", 16384);
+                bool final;
+                json_object *o;
+
+                if (m->authenticated || m->auth_pending || !user || !key || session_get_bool(msg, "final", &final) < 0)
+                        monitor_exit(m, 1);
+                o = json_object_new_object();
+                json_add_string(o, "type", "auth");
+                json_add_string(o, "user", user);
+                json_add_string(o, "key", key);
+                json_object_object_add(o, "final", json_object_new_boolean(final));
+                if (send_simple(m->main_fd, o) < 0)
+                        monitor_exit(m, 1);
+                m->auth_pending = true;
+                m->pending_final = final;
+        } else if (streq_ptr(type, "api")) {
+                const char *line = session_get_string(msg, "cmdline", SESSION_COMMAND_MAX);
+                int64_t id;
+                json_object *o;
+
+                if (!m->authenticated || !m->controller || !line || session_get_int(msg, "id", 0, INT32_MAX, &id) < 0)
+                        monitor_exit(m, 1);
+                o = json_object_new_object();
+                json_add_string(o, "type", "api");
+                json_add_int(o, "id", id);
+                json_add_string(o, "cmdline", line);
+                if (m->main_fd < 0 || send_simple(m->main_fd, o) < 0) {
+                        o = json_object_new_object();
+                        json_add_string(o, "type", "api-reply");
+                        json_add_int(o, "id", id);
+                        json_add_string(o, "answer", "{\"apiVersion\":\"hostd/v1\",\"error\":{\"code\":\"internal\","
+                                        "\"message\":\"hostd restarted while this connection was open; reconnect and retry\"}}");
+                        json_add_int(o, "status", 1);
+                        (void) send_simple(m->net_fd, o);
+                }
+        } else if (streq_ptr(type, "spawn"))
+                handle_spawn(m, msg);
+        else if (streq_ptr(type, "signal"))
+                handle_signal(m, msg, false);
+        else if (streq_ptr(type, "hangup"))
+                handle_signal(m, msg, true);
+        else {
+                log_warning("Unknown message from the net child of %s; ending the connection", m->source);
+                monitor_exit(m, 1);
+        }
+        json_object_put(msg);
+}
+
+static void handle_main_message(Monitor *m) {
+        json_object *msg = NULL;
+        const char *type;
+        int r;
+
+        r = session_recv(m->main_fd, &msg, NULL, NULL);
+        if (r == -EAGAIN)
+                return;
+        if (r < 0) {
+                /* hostd stopped or restarted.  An authenticated job session carries
+                 * on (its build must survive a restart); anything else ends. */
+                m->main_fd = safe_close(m->main_fd);
+                if (!m->authenticated || m->controller)
+                        monitor_exit(m, 0);
+                return;
+        }
+        type = session_type(msg);
+        if (streq_ptr(type, "auth-reply") && m->auth_pending) {
+                bool ok = false;
+                const char *kind = session_get_string(msg, "kind", 16);
+                json_object *o = json_object_new_object();
+
+                m->auth_pending = false;
+                (void) session_get_bool(msg, "ok", &ok);
+                json_add_string(o, "type", "auth-reply");
+                json_object_object_add(o, "ok", json_object_new_boolean(ok));
+                json_add_string(o, "kind", ok ? kind : NULL);
+                if (!ok && ++m->auth_failures > (unsigned) m->max_auth_tries) {
+                        log_notice("Too many authentication failures from %s (MaxAuthTries=%lld); disconnecting", m->source,
+                                   (long long) m->max_auth_tries);
+                        monitor_exit(m, 0);
+                }
+                if (ok && m->pending_final) {
+                        const char *job = session_get_string(msg, "job", 32), *home = session_get_string(msg, "home", 4000);
+                        int64_t uid = 0;
+
+                        m->authenticated = true;
+                        m->controller = streq_ptr(kind, "controller");
+                        if (!m->controller) {
+                                if (!job || !home || session_get_int(msg, "uid", 65536, UINT32_MAX - 1, &uid) < 0)
+                                        monitor_exit(m, 1);
+                                snprintf(m->job, sizeof(m->job), "%s", job);
+                                snprintf(m->home, sizeof(m->home), "%s", home);
+                                m->uid = (uid_t) uid;
+                        }
+                        /* The deadline only applies before authentication. */
+                        m->timer_fd = safe_close(m->timer_fd);
+                        {
+                                char name[16];
+                                snprintf(name, sizeof(name), "s-%.13s", m->controller ? "controller" : m->job);
+                                (void) prctl(PR_SET_NAME, name);
+                        }
+                }
+                if (send_simple(m->net_fd, o) < 0)
+                        monitor_exit(m, 1);
+        } else if (streq_ptr(type, "api-reply") && m->controller) {
+                /* Passed through as it is; the net child writes it to the channel. */
+                if (session_send(m->net_fd, msg, NULL, 0) < 0)
+                        monitor_exit(m, 1);
+        } else {
+                log_warning("Unexpected message from the main process; ending the connection");
+                monitor_exit(m, 1);
+        }
+        json_object_put(msg);
+}
+
+static void handle_signals(Monitor *m) {
+        struct signalfd_siginfo si;
+
+        while (read(m->signal_fd, &si, sizeof(si)) == sizeof(si)) {
+                if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT) {
+                        /* The main process ends us (release, shutdown of the job). */
+                        for (size_t i = 0; i < m->n_spawns; i++)
+                                (void) kill(-m->spawns[i].pid, SIGKILL);
+                        monitor_exit(m, 0);
+                }
+        }
+        for (;;) {
+                int status;
+                pid_t pid = waitpid(-1, &status, WNOHANG);
+
+                if (pid <= 0)
+                        break;
+                if (pid == m->net_pid) {
+                        m->net_pid = 0;
+                        monitor_exit(m, 0);
+                }
+                for (size_t i = 0; i < m->n_spawns; i++)
+                        if (m->spawns[i].pid == pid) {
+                                json_object *o = json_object_new_object();
+                                json_add_string(o, "type", "exit");
+                                json_add_int(o, "id", m->spawns[i].id);
+                                json_add_int(o, "status", status);
+                                (void) send_simple(m->net_fd, o);
+                                m->spawns[i] = m->spawns[--m->n_spawns];
+                                break;
+                        }
+        }
+}
+
+int session_monitor_main(void) {
+        Monitor m = {
+                .main_fd = SESSION_MAIN_FD,
+                .net_fd = -1,
+                .signal_fd = -1,
+                .timer_fd = -1,
+                .max_auth_tries = 6,
+        };
+        HostKeys keys = {};
+        json_object *config = NULL, *env;
+        const char *ed25519, *ecdsa, *empty;
+        int64_t grace = 20 * USEC_PER_SEC, level = LOG_INFO;
+        sigset_t mask;
+        int sp[2], r;
+
+        log_setup(SESSION_ARGV0, LOG_TARGET_AUTO);
+        (void) prctl(PR_SET_NAME, "s-preauth");
+        /* If the main process dies before authentication, so do we. */
+        (void) prctl(PR_SET_PDEATHSIG, SIGTERM);
+
+        r = session_recv(m.main_fd, &config, NULL, NULL);
+        if (r < 0 || !streq_ptr(session_type(config), "config"))
+                return log_error_errno(r < 0 ? r : EBADMSG, "No configuration from the main process: %m"), 1;
+        snprintf(m.source, sizeof(m.source), "%s", strempty(session_get_string(config, "source", 63)));
+        snprintf(m.connection, sizeof(m.connection), "%s", strempty(session_get_string(config, "connection", 159)));
+        (void) session_get_int(config, "login_grace_usec", 1, INT64_MAX, &grace);
+        (void) session_get_int(config, "max_auth_tries", 1, 1000, &m.max_auth_tries);
+        (void) session_get_int(config, "log_level", 0, 7, &level);
+        log_set_max_level((int) level);
+        ed25519 = session_get_string(config, "host_key_ed25519", 4096);
+        ecdsa = session_get_string(config, "host_key_ecdsa", 4096);
+        empty = session_get_string(config, "empty_dir", 4096);
+        if (json_object_object_get_ex(config, "accept_env", &env) && json_object_is_type(env, json_type_array)) {
+                size_t n = MIN(json_object_array_length(env), (size_t) SESSION_ENV_MAX);
+                m.accept_env = calloc(n + 1, sizeof(char *));
+                for (size_t i = 0; m.accept_env && i < n; i++)
+                        m.accept_env[i] = strdup(strempty(json_object_get_string(json_object_array_get_idx(env, i))));
+        }
+        if (!ed25519 || !empty)
+                return log_error("Incomplete configuration from the main process"), 1;
+        r = host_keys_load(ed25519, ecdsa, &keys);
+        if (r < 0)
+                return log_error_errno(r, "Cannot load host keys: %m"), 1;
+
+        sigemptyset(&mask);
+        sigaddset(&mask, SIGCHLD);
+        sigaddset(&mask, SIGTERM);
+        sigaddset(&mask, SIGINT);
+        sigaddset(&mask, SIGHUP);
+        sigprocmask(SIG_BLOCK, &mask, NULL);
+        signal(SIGPIPE, SIG_IGN);
+        m.signal_fd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
+        m.timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+        if (m.signal_fd < 0 || m.timer_fd < 0)
+                return log_error_errno(errno, "Cannot set up the monitor: %m"), 1;
+        {
+                struct itimerspec its = { .it_value = { .tv_sec = (time_t) (grace / USEC_PER_SEC),
+                                                        .tv_nsec = (long) (grace % USEC_PER_SEC) * 1000 } };
+                (void) timerfd_settime(m.timer_fd, 0, &its, NULL);
+        }
+
+        if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) < 0)
+                return log_error_errno(errno, "socketpair: %m"), 1;
+        m.net_pid = fork();
+        if (m.net_pid < 0)
+                return log_error_errno(errno, "fork: %m"), 1;
+        if (m.net_pid == 0) {
+                NetConfig nc = {
+                        .client_fd = SESSION_CLIENT_FD,
+                        .monitor_fd = sp[1],
+                        .host_keys = &keys,
+                        .empty_dir = empty,
+                        .source = m.source,
+                        .log_level = (int) level,
+                };
+                close(sp[0]);
+                close(m.main_fd);
+                close(m.signal_fd);
+                close(m.timer_fd);
+                sigprocmask(SIG_UNBLOCK, &mask, NULL);
+                session_net_main(&nc);
+        }
+        close(sp[1]);
+        close(SESSION_CLIENT_FD);
+        host_keys_done(&keys);
+        m.net_fd = sp[0];
+
+        for (;;) {
+                struct pollfd p[4] = {
+                        { .fd = m.main_fd, .events = POLLIN },
+                        { .fd = m.net_fd, .events = POLLIN },
+                        { .fd = m.signal_fd, .events = POLLIN },
+                        { .fd = m.timer_fd, .events = POLLIN },
+                };
+
+                if (poll(p, ELEMENTSOF(p), -1) < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        monitor_exit(&m, 1);
+                }
+                if (p[2].revents)
+                        handle_signals(&m);
+                if (p[3].revents && m.timer_fd >= 0) {
+                        log_notice("Connection from %s did not authenticate within %llds (LoginGraceTime); closing it",
+                                   m.source, (long long) (grace / USEC_PER_SEC));
+                        monitor_exit(&m, 0);
+                }
+                if (p[1].revents)
+                        handle_net_message(&m);
+                if (m.main_fd >= 0 && p[0].revents)
+                        handle_main_message(&m);
+        }
+}

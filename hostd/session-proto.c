@@ -1,0 +1,162 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "session-proto.h"
+
+#include <sys/socket.h>
+
+#include "macros.h"
+
+int session_send(int sock, json_object *o, const int *fds, size_t n_fds) {
+        union {
+                struct cmsghdr h;
+                char buf[CMSG_SPACE(sizeof(int) * SESSION_MSG_FDS_MAX)];
+        } control = {};
+        struct msghdr mh = {};
+        struct iovec iov;
+        const char *text;
+        size_t len;
+
+        if (n_fds > SESSION_MSG_FDS_MAX)
+                return -EINVAL;
+        text = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+        if (!text)
+                return -ENOMEM;
+        len = strlen(text);
+        if (len > SESSION_MSG_MAX)
+                return -EMSGSIZE;
+        iov = (struct iovec) { (void *) text, len };
+        mh.msg_iov = &iov;
+        mh.msg_iovlen = 1;
+        if (n_fds > 0) {
+                struct cmsghdr *c;
+
+                mh.msg_control = &control;
+                mh.msg_controllen = CMSG_SPACE(sizeof(int) * n_fds);
+                c = CMSG_FIRSTHDR(&mh);
+                c->cmsg_level = SOL_SOCKET;
+                c->cmsg_type = SCM_RIGHTS;
+                c->cmsg_len = CMSG_LEN(sizeof(int) * n_fds);
+                memcpy(CMSG_DATA(c), fds, sizeof(int) * n_fds);
+        }
+        for (;;) {
+                ssize_t k = sendmsg(sock, &mh, MSG_NOSIGNAL);
+                if (k >= 0)
+                        return (size_t) k == len ? 0 : -EIO;
+                if (errno != EINTR)
+                        return negative_errno();
+        }
+}
+
+int session_recv(int sock, json_object **ret, int *ret_fds, size_t *ret_n_fds) {
+        union {
+                struct cmsghdr h;
+                char buf[CMSG_SPACE(sizeof(int) * SESSION_MSG_FDS_MAX)];
+        } control = {};
+        _cleanup_free_ char *buf = NULL;
+        struct msghdr mh = {};
+        struct iovec iov;
+        int fds[SESSION_MSG_FDS_MAX];
+        size_t n_fds = 0;
+        json_tokener *tok;
+        json_object *o = NULL;
+        ssize_t k;
+        int r = 0;
+
+        buf = malloc(SESSION_MSG_MAX + 1);
+        if (!buf)
+                return -ENOMEM;
+        iov = (struct iovec) { buf, SESSION_MSG_MAX + 1 };
+        mh.msg_iov = &iov;
+        mh.msg_iovlen = 1;
+        mh.msg_control = &control;
+        mh.msg_controllen = sizeof(control);
+        do
+                k = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC);
+        while (k < 0 && errno == EINTR);
+        if (k < 0)
+                return negative_errno();
+
+        for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c))
+                if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
+                        size_t n = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+                        int *p = (int *) CMSG_DATA(c);
+                        for (size_t i = 0; i < n; i++) {
+                                if (n_fds < SESSION_MSG_FDS_MAX)
+                                        fds[n_fds++] = p[i];
+                                else {
+                                        close(p[i]);
+                                        r = -EBADMSG;
+                                }
+                        }
+                }
+        if (k == 0 && n_fds == 0)
+                return -ECONNRESET;
+        if ((mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) || (size_t) k > SESSION_MSG_MAX)
+                r = -EBADMSG;
+        if (r >= 0) {
+                buf[k] = 0;
+                tok = json_tokener_new_ex(16);
+                if (!tok)
+                        r = -ENOMEM;
+                else {
+                        o = json_tokener_parse_ex(tok, buf, (int) k);
+                        if (!o || json_tokener_get_error(tok) != json_tokener_success ||
+                            json_tokener_get_parse_end(tok) != (size_t) k || strlen(buf) != (size_t) k ||
+                            !json_object_is_type(o, json_type_object)) {
+                                json_object_put(o);
+                                r = -EBADMSG;
+                        }
+                        json_tokener_free(tok);
+                }
+        }
+        if (r < 0 || (!ret_fds && n_fds > 0)) {
+                for (size_t i = 0; i < n_fds; i++)
+                        close(fds[i]);
+                if (r < 0)
+                        return r;
+                n_fds = 0;
+        }
+        if (ret_fds) {
+                memcpy(ret_fds, fds, n_fds * sizeof(int));
+                *ret_n_fds = n_fds;
+        }
+        *ret = o;
+        return 0;
+}
+
+const char *session_get_string(json_object *o, const char *key, size_t max_len) {
+        json_object *v;
+        const char *s;
+
+        if (!json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, json_type_string))
+                return NULL;
+        s = json_object_get_string(v);
+        if ((size_t) json_object_get_string_len(v) != strlen(s) || strlen(s) > max_len)
+                return NULL;
+        return s;
+}
+
+int session_get_int(json_object *o, const char *key, int64_t min, int64_t max, int64_t *ret) {
+        json_object *v;
+        int64_t x;
+
+        if (!json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, json_type_int))
+                return -EBADMSG;
+        x = json_object_get_int64(v);
+        if (x < min || x > max)
+                return -EBADMSG;
+        *ret = x;
+        return 0;
+}
+
+int session_get_bool(json_object *o, const char *key, bool *ret) {
+        json_object *v;
+
+        if (!json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, json_type_boolean))
+                return -EBADMSG;
+        *ret = json_object_get_boolean(v);
+        return 0;
+}
+
+const char *session_type(json_object *o) {
+        return session_get_string(o, "type", 32);
+}

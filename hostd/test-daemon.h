@@ -1,0 +1,44 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/* A real daemon for unit tests: state, control socket and SSH port all
+ * private to the test, so tests run in parallel. */
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+
+#include "daemon.h"
+
+/* A port the kernel just handed out: free now, and ephemeral ports are
+ * not reused quickly. */
+static inline unsigned test_free_port(void) {
+        struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+        socklen_t l = sizeof(sa);
+        int fd = socket(AF_INET, SOCK_STREAM, 0);
+        unsigned port = 0;
+
+        if (fd >= 0 && bind(fd, (struct sockaddr *) &sa, sizeof(sa)) == 0 &&
+            getsockname(fd, (struct sockaddr *) &sa, &l) == 0)
+                port = ntohs(sa.sin_port);
+        if (fd >= 0)
+                close(fd);
+        return port;
+}
+
+static inline int test_daemon_new(const char *dir, Daemon **ret) {
+        static char sock[108], port[16];
+        static PolicyOverride ov[4];
+
+        chmod(dir, 0755);
+        snprintf(sock, sizeof(sock), "%s/control.sock", dir);
+        snprintf(port, sizeof(port), "%u", test_free_port());
+        ov[0] = (PolicyOverride) { "State", "Directory", dir, "test" };
+        ov[1] = (PolicyOverride) { "Control", "Socket", sock, "test" };
+        ov[2] = (PolicyOverride) { "Listen", "Address", "127.0.0.1", "test" };
+        ov[3] = (PolicyOverride) { "Listen", "Port", port, "test" };
+        return daemon_new(NULL, ov, 4, ret);
+}
