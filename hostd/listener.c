@@ -269,12 +269,13 @@ static void handle_auth(Session *s, json_object *m) {
                         json_add_string(reply, "home", home);
                 }
         }
-        if (!final) {
-                /* A probe: "would this key do?"  Nothing is decided yet. */
-                send_or_kill(s, reply);
-                return;
-        }
-        if (a.ok) {
+        if (!a.ok) {
+                /* A refused probe counts as much as a refused signature: a
+                 * client trying keys is what MaxAuthTries and penalties are for. */
+                l->stats.auth_failures_total++;
+                penalty_record_failure(l, s->source);
+                log_notice("Refused SSH key for '%s' from %s: %s", user, s->source, a.reason);
+        } else if (final) {
                 s->authenticated = true;
                 s->controller = a.controller;
                 if (a.job)
@@ -284,11 +285,8 @@ static void handle_auth(Session *s, json_object *m) {
                         log_job(LOG_INFO, a.job->id, a.job->owner, "SSH session authenticated from %s", s->source);
                 else
                         log_info("Controller authenticated from %s", s->source);
-        } else {
-                l->stats.auth_failures_total++;
-                penalty_record_failure(l, s->source);
-                log_notice("Refused SSH authentication as '%s' from %s: %s", user, s->source, a.reason);
         }
+        /* A granted probe decides nothing: only the signed request does. */
         send_or_kill(s, reply);
 }
 

@@ -3,6 +3,7 @@
 
 #include <stdio.h>
 
+#include "listener.h"
 #include "macros.h"
 
 const double cleanup_bucket_bounds[CLEANUP_BUCKETS] = { 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300 };
@@ -50,6 +51,30 @@ int metrics_render(Daemon *d, char **ret) {
         family(f, "hostd_policy_reloads_total", "counter", "Policy reloads, by result.");
         fprintf(f, "hostd_policy_reloads_total{result=\"ok\"} %llu\n", (unsigned long long) d->reloads_total);
         fprintf(f, "hostd_policy_reloads_total{result=\"failed\"} %llu\n", (unsigned long long) d->reload_failures_total);
+
+        {
+                ListenerStats ls = {};
+
+                if (d->listener)
+                        listener_stats(d->listener, &ls);
+                family(f, "hostd_ssh_sessions", "gauge", "SSH connections open now, by authentication state.");
+                fprintf(f, "hostd_ssh_sessions{state=\"authenticated\"} %u\n", ls.sessions - ls.unauthenticated);
+                fprintf(f, "hostd_ssh_sessions{state=\"unauthenticated\"} %u\n", ls.unauthenticated);
+                family(f, "hostd_ssh_connections_total", "counter", "SSH connections accepted by the listener.");
+                fprintf(f, "hostd_ssh_connections_total %llu\n", (unsigned long long) ls.accepted_total);
+                family(f, "hostd_ssh_rejected_total", "counter", "SSH connections closed before any SSH byte, by reason.");
+                fprintf(f, "hostd_ssh_rejected_total{reason=\"max-startups\"} %llu\n",
+                        (unsigned long long) ls.rejected_startups_total);
+                fprintf(f, "hostd_ssh_rejected_total{reason=\"per-source-max-startups\"} %llu\n",
+                        (unsigned long long) ls.rejected_per_source_total);
+                fprintf(f, "hostd_ssh_rejected_total{reason=\"penalty\"} %llu\n",
+                        (unsigned long long) ls.rejected_penalty_total);
+                family(f, "hostd_ssh_authentications_total", "counter", "Completed SSH authentication decisions, by result.");
+                fprintf(f, "hostd_ssh_authentications_total{result=\"success\"} %llu\n",
+                        (unsigned long long) ls.auth_successes_total);
+                fprintf(f, "hostd_ssh_authentications_total{result=\"failure\"} %llu\n",
+                        (unsigned long long) ls.auth_failures_total);
+        }
 
         family(f, "hostd_cleanup_duration_seconds", "histogram", "Time from release to a reclaimed (or leaked) job.");
         for (size_t i = 0; i < CLEANUP_BUCKETS; i++)

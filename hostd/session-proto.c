@@ -46,6 +46,27 @@ int session_send(int sock, json_object *o, const int *fds, size_t n_fds) {
         }
 }
 
+int session_parse(const char *buf, size_t size, json_object **ret) {
+        json_tokener *tok;
+        json_object *o;
+        int r = 0;
+
+        if (size > SESSION_MSG_MAX || strnlen(buf, size) != size)
+                return -EBADMSG;
+        tok = json_tokener_new_ex(16);
+        if (!tok)
+                return -ENOMEM;
+        o = json_tokener_parse_ex(tok, buf, (int) size);
+        if (!o || json_tokener_get_error(tok) != json_tokener_success || json_tokener_get_parse_end(tok) != size ||
+            !json_object_is_type(o, json_type_object)) {
+                json_object_put(o);
+                r = -EBADMSG;
+        } else
+                *ret = o;
+        json_tokener_free(tok);
+        return r;
+}
+
 int session_recv(int sock, json_object **ret, int *ret_fds, size_t *ret_n_fds) {
         union {
                 struct cmsghdr h;
@@ -56,7 +77,6 @@ int session_recv(int sock, json_object **ret, int *ret_fds, size_t *ret_n_fds) {
         struct iovec iov;
         int fds[SESSION_MSG_FDS_MAX];
         size_t n_fds = 0;
-        json_tokener *tok;
         json_object *o = NULL;
         ssize_t k;
         int r = 0;
@@ -92,22 +112,8 @@ int session_recv(int sock, json_object **ret, int *ret_fds, size_t *ret_n_fds) {
                 return -ECONNRESET;
         if ((mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) || (size_t) k > SESSION_MSG_MAX)
                 r = -EBADMSG;
-        if (r >= 0) {
-                buf[k] = 0;
-                tok = json_tokener_new_ex(16);
-                if (!tok)
-                        r = -ENOMEM;
-                else {
-                        o = json_tokener_parse_ex(tok, buf, (int) k);
-                        if (!o || json_tokener_get_error(tok) != json_tokener_success ||
-                            json_tokener_get_parse_end(tok) != (size_t) k || strlen(buf) != (size_t) k ||
-                            !json_object_is_type(o, json_type_object)) {
-                                json_object_put(o);
-                                r = -EBADMSG;
-                        }
-                        json_tokener_free(tok);
-                }
-        }
+        if (r >= 0)
+                r = session_parse(buf, (size_t) k, &o);
         if (r < 0 || (!ret_fds && n_fds > 0)) {
                 for (size_t i = 0; i < n_fds; i++)
                         close(fds[i]);

@@ -27,6 +27,10 @@ int session_send(int sock, json_object *o, const int *fds, size_t n_fds);
  * ret_fds may be NULL, in which case passed fds are closed. */
 int session_recv(int sock, json_object **ret, int *ret_fds, size_t *ret_n_fds);
 
+/* The parse step of session_recv(): one JSON object, nothing after it,
+ * no NUL inside.  Exposed for the fuzzer. */
+int session_parse(const char *buf, size_t size, json_object **ret);
+
 /* Field access with type checks; NULL/-EBADMSG when absent or mistyped. */
 const char *session_get_string(json_object *o, const char *key, size_t max_len);
 int session_get_int(json_object *o, const char *key, int64_t min, int64_t max, int64_t *ret);

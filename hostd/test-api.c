@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 
 #include "api.h"
+#include "fileio.h"
 #include "log.h"
 #include "rm-rf.h"
 #include "test-daemon.h"
@@ -200,6 +201,52 @@ static void test_cycle(Daemon *d) {
         CHECK_STR_CONTAINS(field(o, "text"), "hostd_cleanup_duration_seconds_count 1\n");
 }
 
+static void test_generated_keys(Daemon *d) {
+        char line[256], first_key[512] = "", id[JOB_ID_LEN + 1] = "";
+        json_object *o, *v;
+        Job *j;
+
+        snprintf(line, sizeof(line), "allocate --owner tenant/keys --platform %s", native_platform());
+        o = run(d, API_CALLER_CONTROLLER, line);
+        CHECK_MSG(!err_code(o), "allocate failed: %s", strempty(err_msg(o)));
+        snprintf(id, sizeof(id), "%s", strempty(field(o, "job")));
+        CHECK(str_contains(field(o, "private_key"), "-----BEGIN OPENSSH PRIVATE KEY-----"));
+        CHECK(str_contains(field(o, "known_hosts"), "ssh-ed25519 "));
+        j = registry_find(d->registry, id);
+        CHECK(j && j->key_generated && startswith(strempty(j->public_key), "ssh-ed25519 "));
+        if (j)
+                snprintf(first_key, sizeof(first_key), "%s", j->public_key);
+        /* The private key is never stored. */
+        {
+                char path[512];
+                _cleanup_free_ char *text = NULL;
+                snprintf(path, sizeof(path), "%s/registry/%s.json", dir, id);
+                CHECK(read_file_at(AT_FDCWD, path, 1 << 20, true, &text, NULL) == 0 && !strstr(text, "PRIVATE"));
+        }
+
+        /* A retry gets the same job with a fresh pair; the old key stops working. */
+        o = run(d, API_CALLER_CONTROLLER, line);
+        CHECK(streq_ptr(field(o, "job"), id));
+        CHECK(str_contains(field(o, "private_key"), "-----BEGIN OPENSSH PRIVATE KEY-----"));
+        CHECK(j && !streq(j->public_key, first_key));
+
+        /* A caller's own key: no private key in the answer. */
+        snprintf(line, sizeof(line),
+                 "allocate --owner tenant/keys --platform %s "
+                 "--public-key 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJdGZ1oWbQ3e5b6hFVtCBHn0XhHFp+tGo4nE3w0b3V7g'",
+                 native_platform());
+        o = run(d, API_CALLER_CONTROLLER, line);
+        CHECK(streq_ptr(field(o, "job"), id));
+        CHECK(!json_object_object_get_ex(o, "private_key", &v));
+        CHECK(j && !j->key_generated);
+
+        o = run(d, API_CALLER_CONTROLLER, "capacity");
+        CHECK(json_object_object_get_ex(o, "host_keys", &v) && json_object_array_length(v) == 2);
+        snprintf(line, sizeof(line), "release %s", id);
+        o = run(d, API_CALLER_CONTROLLER, line);
+        CHECK(streq_ptr(field(o, "state"), "released"));
+}
+
 int main(void) {
         _cleanup_(daemon_freep) Daemon *d = NULL;
         sigset_t mask;
@@ -219,6 +266,7 @@ int main(void) {
         test_split();
         test_errors(d);
         test_cycle(d);
+        test_generated_keys(d);
 
         d = daemon_free(d);
         (void) rm_rf_at(AT_FDCWD, dir);
