@@ -75,7 +75,7 @@ static json_object *new_answer(void) {
 static JobAddress job_address(Daemon *d) {
         return (JobAddress) {
                 .host = daemon_advertised_host(d),
-                .port = d->policy->listen_port,
+                .port = daemon_advertised_port(d),
                 .jobs_dir = NULL,
         };
 }
@@ -203,7 +203,7 @@ static json_object *build_capacity(Daemon *d) {
 
                 if (d->listener)
                         listener_stats(d->listener, &ls);
-                json_add_int(ssh, "port", p->listen_port);
+                json_add_int(ssh, "port", daemon_advertised_port(d));
                 json_add_int(ssh, "sessions", ls.sessions);
                 json_add_int(ssh, "unauthenticated", ls.unauthenticated);
                 json_object_object_add(ssh, "controller_keys",

@@ -49,6 +49,10 @@ const char *daemon_advertised_host(Daemon *d) {
         return a;
 }
 
+uint16_t daemon_advertised_port(Daemon *d) {
+        return d->listener ? listener_port(d->listener) : d->policy->listen_port;
+}
+
 void daemon_notify_status(Daemon *d) {
         Registry *r = d->registry;
         unsigned used = registry_slots_used(r);

@@ -69,5 +69,6 @@ void daemon_update_deadline(Daemon *d);
 /* "slots 1/4 used" etc. to systemd's STATUS=. */
 void daemon_notify_status(Daemon *d);
 
-/* The address put in allocate answers. */
+/* The address and port put in allocate answers. */
 const char *daemon_advertised_host(Daemon *d);
+uint16_t daemon_advertised_port(Daemon *d);

@@ -638,6 +638,19 @@ int listener_new(Daemon *d, Listener **ret) {
         return 0;
 }
 
+uint16_t listener_port(const Listener *l) {
+        struct sockaddr_storage sa = {};
+        socklen_t len = sizeof(sa);
+
+        if (l->n_fds == 0 || getsockname(l->fds[0], (struct sockaddr *) &sa, &len) < 0)
+                return l->daemon->policy->listen_port;
+        if (sa.ss_family == AF_INET)
+                return ntohs(((struct sockaddr_in *) &sa)->sin_port);
+        if (sa.ss_family == AF_INET6)
+                return ntohs(((struct sockaddr_in6 *) &sa)->sin6_port);
+        return l->daemon->policy->listen_port;
+}
+
 void listener_terminate_job(Listener *l, const char *job) {
         for (Session *s = l->sessions; s; s = s->next)
                 if (streq(s->job, job))

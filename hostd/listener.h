@@ -15,6 +15,10 @@ typedef struct Listener Listener;
 int listener_new(Daemon *d, Listener **ret);
 Listener *listener_free(Listener *l);
 
+/* The port clients reach us on: the listening socket's own, which is the
+ * one systemd chose under socket activation. */
+uint16_t listener_port(const Listener *l);
+
 /* Ends every SSH session of a job (its release started). */
 void listener_terminate_job(Listener *l, const char *job);
 

@@ -7,8 +7,11 @@ packages=(
         # build
         meson ninja-build pkg-config gcc libc6-dev
         libsystemd-dev libssh-dev libjson-c-dev libseccomp-dev
-        # tests: JSON in shell tests, memcheck setup, clang for fuzzers and sanitizers
-        jq valgrind clang libclang-rt-14-dev util-linux procps
+        # run time: OpenSSH's sftp-server serves the sftp subsystem (scp, sftp)
+        openssh-sftp-server
+        # tests: stock clients, JSON in shell, socket activation, memcheck,
+        # clang for fuzzers and sanitizers
+        openssh-client rsync jq systemd python3 valgrind clang libclang-rt-14-dev util-linux procps
 )
 
 if [ "$(id -u)" -ne 0 ]; then
