@@ -220,9 +220,14 @@ static AuthResult auth_check(Listener *l, Session *s, const char *user, const ch
         Job *j;
 
         if (streq(user, p->controller_user)) {
-                if (!d->controller_keys)
+                /* The policy in force decides, not what was loaded at start:
+                 * a reload may have removed or moved the keys file. */
+                if (!p->controller_keys) {
+                        d->controller_keys = authorized_keys_free(d->controller_keys);
                         return (AuthResult) { .reason = "no controller keys are configured ([SSH] ControllerKeys=)" };
-                (void) authorized_keys_refresh(&d->controller_keys, p->controller_keys);
+                }
+                if (authorized_keys_refresh(&d->controller_keys, p->controller_keys) < 0 && !d->controller_keys)
+                        return (AuthResult) { .reason = "the controller keys file cannot be read" };
                 if (!authorized_keys_contains(d->controller_keys, key))
                         return (AuthResult) { .reason = "key is not in the controller keys" };
                 if (p->controller_sources && p->controller_sources[0] && !s->exempt)

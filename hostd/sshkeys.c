@@ -599,9 +599,12 @@ int authorized_keys_refresh(AuthorizedKeys **a, const char *path) {
         int r;
 
         if (*a) {
-                if (stat(path, &st) < 0)
-                        return log_warning_errno(errno, "Cannot stat controller keys file %s, keeping the "
-                                                 "previous keys: %m", path);
+                if (stat(path, &st) < 0) {
+                        r = log_error_errno(errno, "Cannot stat controller keys file %s: %m; refusing the "
+                                            "controller until it is back", path);
+                        *a = authorized_keys_free(*a);
+                        return r;
+                }
                 if (st.st_dev == (*a)->dev && st.st_ino == (*a)->ino && st.st_size == (*a)->size &&
                     st.st_mtim.tv_sec == (*a)->mtime.tv_sec && st.st_mtim.tv_nsec == (*a)->mtime.tv_nsec)
                         return 0;
@@ -609,8 +612,12 @@ int authorized_keys_refresh(AuthorizedKeys **a, const char *path) {
 
         r = authorized_keys_load(path, &n);
         if (r < 0) {
+                /* Fail closed: removing the file, or leaving it writable by
+                 * others, must revoke access, not freeze the old keys. */
                 if (*a)
-                        log_warning("Keeping the previous %zu controller keys of %s", (*a)->n, path);
+                        log_error("Dropping the %zu controller keys loaded from %s until it is valid again",
+                                  (*a)->n, path);
+                *a = authorized_keys_free(*a);
                 return r;
         }
         authorized_keys_free(*a);

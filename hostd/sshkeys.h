@@ -76,7 +76,8 @@ size_t authorized_keys_count(const AuthorizedKeys *a);
 
 /* Re-reads the file only when its (dev, ino, size, mtime) changed since the
  * last load; loads it if *a is NULL.  Returns 1 if *a was replaced, 0 if
- * unchanged; on error keeps the old set and returns the negative errno. */
+ * unchanged.  On error (file gone, unsafe permissions, too big) *a becomes
+ * NULL: nobody may log in with the old keys. */
 int authorized_keys_refresh(AuthorizedKeys **a, const char *path);
 
 static inline void authorized_keys_freep(AuthorizedKeys **a) {

@@ -514,15 +514,18 @@ static void test_authorized_keys(void) {
         CHECK(authorized_keys_refresh(&a, file) == 1);
         CHECK(authorized_keys_count(a) == 4);
 
-        /* A bad new file keeps the old set. */
+        /* A bad new file revokes the old set (fail closed). */
         old = a;
         replace_text(file, text, 0666);
         CHECK(authorized_keys_refresh(&a, file) == -EPERM);
-        CHECK(a == old);
-        CHECK(authorized_keys_count(a) == 4);
+        CHECK(a == NULL);
+        CHECK(authorized_keys_count(a) == 0);
+        replace_text(file, text, 0644);
+        CHECK(authorized_keys_refresh(&a, file) == 1);
+        CHECK(authorized_keys_count(a) == 3);
         CHECK(unlink(file) == 0);
         CHECK(authorized_keys_refresh(&a, file) == -ENOENT);
-        CHECK(authorized_keys_count(a) == 4);
+        CHECK(a == NULL);
         {
                 _cleanup_free_ char *huge = malloc(AUTHORIZED_KEYS_FILE_MAX + 2);
                 memset(huge, '#', AUTHORIZED_KEYS_FILE_MAX + 1);
@@ -530,7 +533,7 @@ static void test_authorized_keys(void) {
                 replace_text(file, huge, 0644);
         }
         CHECK(authorized_keys_refresh(&a, file) == -EFBIG);
-        CHECK(authorized_keys_count(a) == 4);
+        CHECK(a == NULL);
 
         /* A good file again. */
         replace_text(file, text, 0644);
