@@ -127,6 +127,23 @@ int mkdir_safe_at(int dirfd, const char *name, mode_t mode) {
         return 0;
 }
 
+int opendir_at(int dirfd, DIR **ret) {
+        int fd;
+        DIR *d;
+
+        fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (fd < 0)
+                return negative_errno();
+        d = fdopendir(fd);
+        if (!d) {
+                int r = negative_errno();
+                close(fd);
+                return r;
+        }
+        *ret = d;
+        return 0;
+}
+
 int mkdir_parents_safe(const char *path, mode_t mode) {
         _cleanup_free_ char *p = NULL;
         int r;

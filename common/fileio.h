@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #pragma once
 
+#include <dirent.h>
 #include <stddef.h>
 #include <sys/types.h>
 
@@ -22,6 +23,10 @@ int write_file_atomic_at(int dirfd, const char *name, const void *data, size_t s
 /* Create a directory if missing (mode applies only on creation); refuses
  * a symlink or non-directory in its place with -ENOTDIR. */
 int mkdir_safe_at(int dirfd, const char *name, mode_t mode);
+
+/* A DIR* over dirfd's directory, from a fresh descriptor so that dirfd
+ * stays usable and the caller's closedir() does not close it. */
+int opendir_at(int dirfd, DIR **ret);
 
 /* mkdir -p for an absolute path owned by root (hostd's own dirs). */
 int mkdir_parents_safe(const char *path, mode_t mode);

@@ -310,6 +310,17 @@ static int malformed(const char *what) {
         return EXIT_INTERNAL;
 }
 
+/* The exit status after rendering an answer (r from a format_*() call). */
+static int shown(int r, const char *bad) {
+        if (r == -EBADMSG)
+                return malformed(bad);
+        if (r < 0) {
+                fprintf(stderr, "hostctl: cannot show the answer: %s\n", strerror(-r));
+                return EXIT_INTERNAL;
+        }
+        return r;
+}
+
 static int connect_error(int r) {
         switch (r) {
         case -ENOENT:
@@ -417,14 +428,7 @@ static int render(format_func_t format, json_object *a) {
                 print_json(a);
                 return 0;
         }
-        r = format(a, time(NULL), stdout, &bad);
-        if (r == -EBADMSG)
-                return malformed(bad);
-        if (r < 0) {
-                fprintf(stderr, "hostctl: cannot show the answer: %s\n", strerror(-r));
-                return EXIT_INTERNAL;
-        }
-        return r;
+        return shown(format(a, time(NULL), stdout, &bad), bad);
 }
 
 static int run_remote(const Verb *v, int argc, char *argv[]) {
@@ -476,14 +480,7 @@ static int run_status(const Verb *v, int argc, char *argv[]) {
                 return 0;
         }
 
-        r = format_status(cap, jobs, time(NULL), stdout, &bad);
-        if (r == -EBADMSG)
-                return malformed(bad);
-        if (r < 0) {
-                fprintf(stderr, "hostctl: cannot show the answer: %s\n", strerror(-r));
-                return EXIT_INTERNAL;
-        }
-        return r;
+        return shown(format_status(cap, jobs, time(NULL), stdout, &bad), bad);
 }
 
 static int run_policy(const Verb *v, int argc, char *argv[]) {

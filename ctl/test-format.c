@@ -8,19 +8,18 @@
 #include <string.h>
 
 #include "format.h"
+#include "test-util.h"
 #include "macros.h"
 
 /* 2026-11-22T02:10:00Z */
 #define NOW ((time_t) 1795313400)
 
-static unsigned n_passed, n_failed;
-
 static void check(bool ok, const char *what, const char *output) {
         if (ok) {
-                n_passed++;
+                test_passed++;
                 return;
         }
-        n_failed++;
+        test_failed++;
         fprintf(stderr, "FAIL: %s\n", what);
         if (output)
                 fprintf(stderr, "--- output ---\n%s--------------\n", output);
@@ -299,6 +298,5 @@ int main(void) {
         test_job();
         test_others();
 
-        printf("test-format: %u passed, %u failed\n", n_passed, n_failed);
-        return n_failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+        return test_summary("test-format");
 }

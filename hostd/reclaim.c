@@ -68,15 +68,10 @@ int reclaim_kill_job_processes(const char *job, uint32_t uid_base) {
                 _cleanup_closedir_ DIR *d = NULL;
                 struct dirent *de;
                 unsigned found = 0;
-                int fd = openat(proc_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+                int r = opendir_at(proc_fd, &d);
 
-                if (fd < 0)
-                        return negative_errno();
-                d = fdopendir(fd);
-                if (!d) {
-                        close(fd);
-                        return negative_errno();
-                }
+                if (r < 0)
+                        return r;
                 while ((de = readdir(d))) {
                         pid_t pid;
 

@@ -225,16 +225,11 @@ int store_load_jobs(Store *s, Job ***ret, size_t *ret_n) {
         Job **jobs = NULL;
         size_t n = 0;
         struct dirent *de;
-        int fd, r = 0;
+        int r;
 
-        fd = openat(s->registry_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (fd < 0)
-                return negative_errno();
-        d = fdopendir(fd);
-        if (!d) {
-                close(fd);
-                return negative_errno();
-        }
+        r = opendir_at(s->registry_fd, &d);
+        if (r < 0)
+                return r;
 
         while ((de = readdir(d))) {
                 char id[JOB_ID_LEN + 1];
@@ -419,16 +414,11 @@ int store_list_job_dirs(Store *s, char ***ret) {
         _cleanup_strv_free_ char **l = NULL;
         struct dirent *de;
         size_t n = 0;
-        int fd;
+        int r;
 
-        fd = openat(s->jobs_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (fd < 0)
-                return negative_errno();
-        d = fdopendir(fd);
-        if (!d) {
-                close(fd);
-                return negative_errno();
-        }
+        r = opendir_at(s->jobs_fd, &d);
+        if (r < 0)
+                return r;
         l = calloc(1, sizeof(char *));
         if (!l)
                 return -ENOMEM;

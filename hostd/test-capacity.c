@@ -15,20 +15,8 @@
 #include "fileio.h"
 #include "log.h"
 #include "macros.h"
+#include "test-util.h"
 
-static unsigned n_passed, n_failed;
-
-#define CHECK(cond, ...)                                                        \
-        do {                                                                    \
-                if (cond)                                                       \
-                        n_passed++;                                             \
-                else {                                                          \
-                        n_failed++;                                             \
-                        fprintf(stderr, "FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond); \
-                        fprintf(stderr, __VA_ARGS__);                           \
-                        fputc('\n', stderr);                                    \
-                }                                                               \
-        } while (0)
 
 static char base[64];
 static int base_fd = -1;
@@ -37,7 +25,7 @@ static void put(const char *path, const char *content, size_t size) {
         _cleanup_close_ int fd = openat(base_fd, path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 
         if (fd < 0 || write(fd, content, size) != (ssize_t) size)
-                CHECK(false, "write %s: %m", path);
+                CHECK_MSG(false, "write %s: %m", path);
 }
 
 static void put_str(const char *path, const char *content) {
@@ -46,7 +34,7 @@ static void put_str(const char *path, const char *content) {
 
 static void mkdir_at(const char *path) {
         if (mkdirat(base_fd, path, 0755) < 0 && errno != EEXIST)
-                CHECK(false, "mkdir %s: %m", path);
+                CHECK_MSG(false, "mkdir %s: %m", path);
 }
 
 static void path_of(char *buf, size_t size, const char *rel) {
@@ -77,20 +65,20 @@ static void test_mappings(void) {
 
         for (size_t i = 0; i < ELEMENTSOF(pairs); i++) {
                 int r = capacity_native_platform(pairs[i][0], buf, sizeof(buf));
-                CHECK(r == 0 && streq(buf, pairs[i][1]), "%s -> %s (r=%d)", pairs[i][0], buf, r);
+                CHECK_MSG(r == 0 && streq(buf, pairs[i][1]), "%s -> %s (r=%d)", pairs[i][0], buf, r);
         }
-        CHECK(capacity_native_platform("a-very-long-machine-name-that-overflows", buf, sizeof(buf)) == -ENAMETOOLONG,
+        CHECK_MSG(capacity_native_platform("a-very-long-machine-name-that-overflows", buf, sizeof(buf)) == -ENAMETOOLONG,
               "long machine");
 
-        CHECK(streq_ptr(capacity_handler_platform("qemu-aarch64"), "linux/arm64"), "aarch64");
-        CHECK(streq_ptr(capacity_handler_platform("qemu-x86_64"), "linux/amd64"), "x86_64");
-        CHECK(streq_ptr(capacity_handler_platform("qemu-arm"), "linux/arm/v7"), "arm");
-        CHECK(streq_ptr(capacity_handler_platform("qemu-ppc64le"), "linux/ppc64le"), "ppc64le");
-        CHECK(streq_ptr(capacity_handler_platform("qemu-s390x"), "linux/s390x"), "s390x");
-        CHECK(streq_ptr(capacity_handler_platform("qemu-riscv64"), "linux/riscv64"), "riscv64");
-        CHECK(streq_ptr(capacity_handler_platform("qemu-i386"), "linux/386"), "i386");
-        CHECK(!capacity_handler_platform("qemu-mips"), "mips");
-        CHECK(!capacity_handler_platform("python3.11"), "python");
+        CHECK_MSG(streq_ptr(capacity_handler_platform("qemu-aarch64"), "linux/arm64"), "aarch64");
+        CHECK_MSG(streq_ptr(capacity_handler_platform("qemu-x86_64"), "linux/amd64"), "x86_64");
+        CHECK_MSG(streq_ptr(capacity_handler_platform("qemu-arm"), "linux/arm/v7"), "arm");
+        CHECK_MSG(streq_ptr(capacity_handler_platform("qemu-ppc64le"), "linux/ppc64le"), "ppc64le");
+        CHECK_MSG(streq_ptr(capacity_handler_platform("qemu-s390x"), "linux/s390x"), "s390x");
+        CHECK_MSG(streq_ptr(capacity_handler_platform("qemu-riscv64"), "linux/riscv64"), "riscv64");
+        CHECK_MSG(streq_ptr(capacity_handler_platform("qemu-i386"), "linux/386"), "i386");
+        CHECK_MSG(!capacity_handler_platform("qemu-mips"), "mips");
+        CHECK_MSG(!capacity_handler_platform("python3.11"), "python");
 }
 
 static void test_real_host(void) {
@@ -102,37 +90,37 @@ static void test_real_host(void) {
         int r;
 
         r = capacity_measure(base, NULL, NULL, &m);
-        CHECK(r == 0, "r=%d", r);
+        CHECK_MSG(r == 0, "r=%d", r);
         if (r < 0)
                 return;
 
-        CHECK(m.cpus >= 1, "cpus=%u", m.cpus);
-        CHECK(m.cpus <= (unsigned) sysconf(_SC_NPROCESSORS_CONF), "cpus=%u", m.cpus);
-        CHECK(m.memory_total > 0, "memory_total=0");
-        CHECK(m.memory_available > 0 && m.memory_available <= m.memory_total, "memory_available=%llu",
+        CHECK_MSG(m.cpus >= 1, "cpus=%u", m.cpus);
+        CHECK_MSG(m.cpus <= (unsigned) sysconf(_SC_NPROCESSORS_CONF), "cpus=%u", m.cpus);
+        CHECK_MSG(m.memory_total > 0, "memory_total=0");
+        CHECK_MSG(m.memory_available > 0 && m.memory_available <= m.memory_total, "memory_available=%llu",
               (unsigned long long) m.memory_available);
-        CHECK(m.disk_total > 0, "disk_total=0");
-        CHECK(m.disk_free <= m.disk_total, "disk_free=%llu > disk_total=%llu",
+        CHECK_MSG(m.disk_total > 0, "disk_total=0");
+        CHECK_MSG(m.disk_free <= m.disk_total, "disk_free=%llu > disk_total=%llu",
               (unsigned long long) m.disk_free, (unsigned long long) m.disk_total);
 
-        CHECK(uname(&u) == 0, "uname: %m");
-        CHECK(capacity_native_platform(u.machine, native, sizeof(native)) == 0, "native");
-        CHECK(streq(m.native_platform, native), "native %s != %s", m.native_platform, native);
+        CHECK_MSG(uname(&u) == 0, "uname: %m");
+        CHECK_MSG(capacity_native_platform(u.machine, native, sizeof(native)) == 0, "native");
+        CHECK_MSG(streq(m.native_platform, native), "native %s != %s", m.native_platform, native);
         if (streq(u.machine, "x86_64"))
-                CHECK(streq(m.native_platform, "linux/amd64"), "native %s", m.native_platform);
-        CHECK(streq(m.hostname, u.nodename), "hostname %s", m.hostname);
+                CHECK_MSG(streq(m.native_platform, "linux/amd64"), "native %s", m.native_platform);
+        CHECK_MSG(streq(m.hostname, u.nodename), "hostname %s", m.hostname);
 
-        CHECK(is_hex32(m.boot_id), "boot_id '%s'", m.boot_id);
+        CHECK_MSG(is_hex32(m.boot_id), "boot_id '%s'", m.boot_id);
         if (read_file_at(AT_FDCWD, "/proc/sys/kernel/random/boot_id", 4096, 1, &boot_id, NULL) >= 0) {
                 for (const char *p = boot_id; *p && *p != '\n' && n < 32; p++)
                         if (*p != '-')
                                 expect_boot_id[n++] = *p;
                 expect_boot_id[n] = 0;
         }
-        CHECK(streq(m.boot_id, expect_boot_id), "boot_id %s != %s", m.boot_id, expect_boot_id);
+        CHECK_MSG(streq(m.boot_id, expect_boot_id), "boot_id %s != %s", m.boot_id, expect_boot_id);
 
         for (size_t i = 0; i < m.n_emulated; i++)
-                CHECK(!streq(m.emulated[i].platform, m.native_platform) && m.emulated[i].emulated,
+                CHECK_MSG(!streq(m.emulated[i].platform, m.native_platform) && m.emulated[i].emulated,
                       "real host lists %s", m.emulated[i].platform);
         printf("host: %s %s cpus=%u mem=%llu/%llu disk=%llu/%llu emulated=%zu boot_id=%s\n",
                m.hostname, m.native_platform, m.cpus,
@@ -169,7 +157,7 @@ static void make_binfmt(const char *dir, const char *status) {
         put_str(AT("qemu-mips"), "enabled\n");
         mkdir_at(AT("qemu-arm"));
         if (symlinkat("qemu-aarch64", base_fd, AT("qemu-s390x")) < 0)
-                CHECK(false, "symlink: %m");
+                CHECK_MSG(false, "symlink: %m");
         big = malloc(100 * 1024);
         if (big) {
                 memset(big, 'x', 100 * 1024);
@@ -191,18 +179,18 @@ static void test_fake_binfmt(void) {
         make_binfmt("binfmt", "enabled\n");
         path_of(dir, sizeof(dir), "binfmt");
         r = capacity_measure(base, dir, NULL, &m);
-        CHECK(r == 0, "r=%d", r);
+        CHECK_MSG(r == 0, "r=%d", r);
         if (r < 0)
                 return;
         if (amd64) {
-                CHECK(m.n_emulated == 1, "n_emulated=%zu", m.n_emulated);
-                CHECK(m.n_emulated >= 1 && streq(m.emulated[0].platform, "linux/arm64") &&
+                CHECK_MSG(m.n_emulated == 1, "n_emulated=%zu", m.n_emulated);
+                CHECK_MSG(m.n_emulated >= 1 && streq(m.emulated[0].platform, "linux/arm64") &&
                       streq(m.emulated[0].handler, "qemu-aarch64") && m.emulated[0].emulated,
                       "emulated[0]=%s/%s", m.emulated[0].platform, m.emulated[0].handler);
         }
         for (size_t i = 0; i < m.n_emulated; i++) {
-                CHECK(!streq(m.emulated[i].platform, m.native_platform), "native listed as emulated");
-                CHECK(!streq(m.emulated[i].platform, "linux/riscv64") || streq(m.native_platform, "linux/riscv64"),
+                CHECK_MSG(!streq(m.emulated[i].platform, m.native_platform), "native listed as emulated");
+                CHECK_MSG(!streq(m.emulated[i].platform, "linux/riscv64") || streq(m.native_platform, "linux/riscv64"),
                       "disabled riscv64 listed");
         }
 
@@ -210,18 +198,18 @@ static void test_fake_binfmt(void) {
         make_binfmt("binfmt-nostatus", NULL);
         path_of(dir, sizeof(dir), "binfmt-nostatus");
         r = capacity_measure(base, dir, NULL, &m);
-        CHECK(r == 0 && m.n_emulated == (amd64 ? 1U : m.n_emulated) &&
+        CHECK_MSG(r == 0 && m.n_emulated == (amd64 ? 1U : m.n_emulated) &&
               m.n_emulated >= 1, "no status: r=%d n=%zu", r, m.n_emulated);
 
         /* Globally disabled: nothing runs. */
         make_binfmt("binfmt-off", "disabled\n");
         path_of(dir, sizeof(dir), "binfmt-off");
         r = capacity_measure(base, dir, NULL, &m);
-        CHECK(r == 0 && m.n_emulated == 0, "disabled: r=%d n=%zu", r, m.n_emulated);
+        CHECK_MSG(r == 0 && m.n_emulated == 0, "disabled: r=%d n=%zu", r, m.n_emulated);
 
         path_of(dir, sizeof(dir), "no-such-binfmt");
         r = capacity_measure(base, dir, NULL, &m);
-        CHECK(r == 0 && m.n_emulated == 0, "missing: r=%d n=%zu", r, m.n_emulated);
+        CHECK_MSG(r == 0 && m.n_emulated == 0, "missing: r=%d n=%zu", r, m.n_emulated);
 }
 
 static void test_fake_proc(void) {
@@ -244,38 +232,38 @@ static void test_fake_proc(void) {
 
         /* No sys/fs/binfmt_misc below the fake /proc: nothing emulated. */
         r = capacity_measure(base, NULL, dir, &m);
-        CHECK(r == 0, "fake proc r=%d", r);
-        CHECK(m.memory_total == 2048 * 1024 && m.memory_available == 1024 * 1024,
+        CHECK_MSG(r == 0, "fake proc r=%d", r);
+        CHECK_MSG(m.memory_total == 2048 * 1024 && m.memory_available == 1024 * 1024,
               "mem %llu/%llu", (unsigned long long) m.memory_available, (unsigned long long) m.memory_total);
-        CHECK(streq(m.boot_id, "5f0c1f0e2a3b4c5d8e9f00112233aabb"), "boot_id %s", m.boot_id);
-        CHECK(m.n_emulated == 0, "n=%zu", m.n_emulated);
+        CHECK_MSG(streq(m.boot_id, "5f0c1f0e2a3b4c5d8e9f00112233aabb"), "boot_id %s", m.boot_id);
+        CHECK_MSG(m.n_emulated == 0, "n=%zu", m.n_emulated);
 
         /* binfmt_dir NULL means <proc_dir>/sys/fs/binfmt_misc. */
         make_binfmt("proc/sys/fs/binfmt_misc", "enabled\n");
         r = capacity_measure(base, NULL, dir, &m);
-        CHECK(r == 0 && m.n_emulated >= 1, "default binfmt below proc: r=%d n=%zu", r, m.n_emulated);
+        CHECK_MSG(r == 0 && m.n_emulated >= 1, "default binfmt below proc: r=%d n=%zu", r, m.n_emulated);
 
         /* Old kernels have no MemAvailable. */
         put_str("proc/meminfo", "MemTotal:        2048 kB\nMemFree:          512 kB\n");
         r = capacity_measure(base, NULL, dir, &m);
-        CHECK(r == 0 && m.memory_available == 512 * 1024, "MemFree fallback r=%d", r);
+        CHECK_MSG(r == 0 && m.memory_available == 512 * 1024, "MemFree fallback r=%d", r);
 
         put_str("proc/meminfo", "MemFree:          512 kB\n");
         r = capacity_measure(base, NULL, dir, &m);
-        CHECK(r < 0, "no MemTotal accepted");
+        CHECK_MSG(r < 0, "no MemTotal accepted");
 
         put_str("proc/meminfo", "MemTotal:        99999999999999999999999 kB\nMemAvailable: 1 kB\n");
         r = capacity_measure(base, NULL, dir, &m);
-        CHECK(r == -ERANGE, "huge MemTotal r=%d", r);
+        CHECK_MSG(r == -ERANGE, "huge MemTotal r=%d", r);
 
         put_str("proc/meminfo", "MemTotal:        2048 kB\nMemAvailable: 1024 kB\n");
         put_str("proc/sys/kernel/random/boot_id", "not-a-boot-id\n");
         r = capacity_measure(base, NULL, dir, &m);
-        CHECK(r == -EBADMSG, "bad boot_id r=%d", r);
+        CHECK_MSG(r == -EBADMSG, "bad boot_id r=%d", r);
 
         r = capacity_measure("/nonexistent-state-dir", NULL, NULL, &m);
-        CHECK(r == -ENOENT, "missing state dir r=%d", r);
-        CHECK(capacity_measure(NULL, NULL, NULL, &m) == -EINVAL, "NULL state dir");
+        CHECK_MSG(r == -ENOENT, "missing state dir r=%d", r);
+        CHECK_MSG(capacity_measure(NULL, NULL, NULL, &m) == -EINVAL, "NULL state dir");
 }
 
 static bool has_type(struct json_object *o, const char *key, json_type t) {
@@ -290,50 +278,50 @@ static void test_json_one(const HostMeasurement *m, bool allow) {
         int r;
 
         r = capacity_to_json(m, allow, "/var/lib/hostd", &platforms, &resources);
-        CHECK(r == 0, "r=%d", r);
+        CHECK_MSG(r == 0, "r=%d", r);
         if (r < 0)
                 return;
 
-        CHECK(json_object_get_type(platforms) == json_type_array, "platforms not an array");
+        CHECK_MSG(json_object_get_type(platforms) == json_type_array, "platforms not an array");
         n = json_object_array_length(platforms);
-        CHECK(n == m->n_emulated + 1, "platforms length %zu", n);
+        CHECK_MSG(n == m->n_emulated + 1, "platforms length %zu", n);
         for (size_t i = 0; i < n; i++) {
                 struct json_object *p = json_object_array_get_idx(platforms, i);
                 bool emulated = i > 0;
 
-                CHECK(json_object_get_type(p) == json_type_object, "entry %zu", i);
-                CHECK(has_type(p, "platform", json_type_string), "platform %zu", i);
-                CHECK(has_type(p, "emulated", json_type_boolean), "emulated %zu", i);
-                CHECK(json_object_object_get_ex(p, "emulated", &v) && json_object_get_boolean(v) == emulated,
+                CHECK_MSG(json_object_get_type(p) == json_type_object, "entry %zu", i);
+                CHECK_MSG(has_type(p, "platform", json_type_string), "platform %zu", i);
+                CHECK_MSG(has_type(p, "emulated", json_type_boolean), "emulated %zu", i);
+                CHECK_MSG(json_object_object_get_ex(p, "emulated", &v) && json_object_get_boolean(v) == emulated,
                       "emulated value %zu", i);
                 if (!emulated) {
-                        CHECK(json_object_object_length(p) == 2, "native keys %d", json_object_object_length(p));
-                        CHECK(json_object_object_get_ex(p, "platform", &v) &&
+                        CHECK_MSG(json_object_object_length(p) == 2, "native keys %d", json_object_object_length(p));
+                        CHECK_MSG(json_object_object_get_ex(p, "platform", &v) &&
                               streq(json_object_get_string(v), m->native_platform), "native platform");
                 } else {
-                        CHECK(json_object_object_length(p) == 4, "emulated keys %d", json_object_object_length(p));
-                        CHECK(has_type(p, "handler", json_type_string), "handler %zu", i);
-                        CHECK(has_type(p, "allowed", json_type_boolean), "allowed %zu", i);
-                        CHECK(json_object_object_get_ex(p, "allowed", &v) && json_object_get_boolean(v) == allow,
+                        CHECK_MSG(json_object_object_length(p) == 4, "emulated keys %d", json_object_object_length(p));
+                        CHECK_MSG(has_type(p, "handler", json_type_string), "handler %zu", i);
+                        CHECK_MSG(has_type(p, "allowed", json_type_boolean), "allowed %zu", i);
+                        CHECK_MSG(json_object_object_get_ex(p, "allowed", &v) && json_object_get_boolean(v) == allow,
                               "allowed value %zu", i);
-                        CHECK(json_object_object_get_ex(p, "handler", &v) &&
+                        CHECK_MSG(json_object_object_get_ex(p, "handler", &v) &&
                               streq(json_object_get_string(v), m->emulated[i - 1].handler), "handler value");
                 }
         }
 
-        CHECK(json_object_get_type(resources) == json_type_object, "resources not an object");
-        CHECK(json_object_object_length(resources) == 6, "resources keys %d", json_object_object_length(resources));
-        CHECK(has_type(resources, "cpus", json_type_int), "cpus");
-        CHECK(has_type(resources, "memory_total_bytes", json_type_int), "memory_total_bytes");
-        CHECK(has_type(resources, "memory_available_bytes", json_type_int), "memory_available_bytes");
-        CHECK(has_type(resources, "disk_total_bytes", json_type_int), "disk_total_bytes");
-        CHECK(has_type(resources, "disk_free_bytes", json_type_int), "disk_free_bytes");
-        CHECK(has_type(resources, "state_dir", json_type_string), "state_dir");
-        CHECK(json_object_object_get_ex(resources, "memory_total_bytes", &v) &&
+        CHECK_MSG(json_object_get_type(resources) == json_type_object, "resources not an object");
+        CHECK_MSG(json_object_object_length(resources) == 6, "resources keys %d", json_object_object_length(resources));
+        CHECK_MSG(has_type(resources, "cpus", json_type_int), "cpus");
+        CHECK_MSG(has_type(resources, "memory_total_bytes", json_type_int), "memory_total_bytes");
+        CHECK_MSG(has_type(resources, "memory_available_bytes", json_type_int), "memory_available_bytes");
+        CHECK_MSG(has_type(resources, "disk_total_bytes", json_type_int), "disk_total_bytes");
+        CHECK_MSG(has_type(resources, "disk_free_bytes", json_type_int), "disk_free_bytes");
+        CHECK_MSG(has_type(resources, "state_dir", json_type_string), "state_dir");
+        CHECK_MSG(json_object_object_get_ex(resources, "memory_total_bytes", &v) &&
               json_object_get_uint64(v) == m->memory_total, "memory_total value");
-        CHECK(json_object_object_get_ex(resources, "cpus", &v) &&
+        CHECK_MSG(json_object_object_get_ex(resources, "cpus", &v) &&
               json_object_get_int64(v) == (int64_t) m->cpus, "cpus value");
-        CHECK(json_object_object_get_ex(resources, "state_dir", &v) &&
+        CHECK_MSG(json_object_object_get_ex(resources, "state_dir", &v) &&
               streq(json_object_get_string(v), "/var/lib/hostd"), "state_dir value");
 
         printf("platforms: %s\nresources: %s\n",
@@ -350,7 +338,7 @@ static void test_json(void) {
 
         path_of(dir, sizeof(dir), "binfmt");
         r = capacity_measure(base, dir, NULL, &m);
-        CHECK(r == 0, "r=%d", r);
+        CHECK_MSG(r == 0, "r=%d", r);
         if (r < 0)
                 return;
         test_json_one(&m, false);
@@ -388,7 +376,6 @@ int main(void) {
         test_json();
 
         base_fd = safe_close(base_fd);
-        CHECK(rm_tree(base) == 0, "cleanup");
-        printf("test-capacity: %u passed, %u failed\n", n_passed, n_failed);
-        return n_failed > 0 ? 1 : 0;
+        CHECK_MSG(rm_tree(base) == 0, "cleanup");
+        return test_summary("test-capacity");
 }

@@ -16,27 +16,15 @@
 
 #include "log.h"
 #include "macros.h"
+#include "test-util.h"
 #include "rm-rf.h"
 
-static unsigned n_passed, n_failed;
-
-#define CHECK(cond, ...)                                                        \
-        do {                                                                    \
-                if (cond)                                                       \
-                        n_passed++;                                             \
-                else {                                                          \
-                        n_failed++;                                             \
-                        fprintf(stderr, "FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond); \
-                        fprintf(stderr, __VA_ARGS__);                           \
-                        fputc('\n', stderr);                                    \
-                }                                                               \
-        } while (0)
 
 /* For setup steps: a failure counts, success does not. */
 #define SETUP(cond, ...)                                                        \
         do {                                                                    \
                 if (!(cond))                                                    \
-                        CHECK(false && (cond), __VA_ARGS__);                    \
+                        CHECK_MSG(false && (cond), __VA_ARGS__);                    \
         } while (0)
 
 static char base[64];
@@ -99,20 +87,20 @@ static void test_normal_tree(void) {
         touch("t1/f", "x");
         touch("t1/a/g", "y");
         touch("t1/a/b/h", NULL);
-        CHECK(mkfifoat(base_fd, "t1/a/fifo", 0600) >= 0, "mkfifo: %m");
-        CHECK(mknodat(base_fd, "t1/a/sock", S_IFSOCK | 0600, 0) >= 0, "mknod sock: %m");
-        CHECK(mknodat(base_fd, "t1/a/b/null", S_IFCHR | 0666, makedev(1, 3)) >= 0, "mknod chr: %m");
-        CHECK(linkat(base_fd, "outside/linked", base_fd, "t1/a/hardlink", 0) >= 0, "link: %m");
-        CHECK(symlinkat("/etc/passwd", base_fd, "t1/dangling-ish") >= 0, "symlink: %m");
+        CHECK_MSG(mkfifoat(base_fd, "t1/a/fifo", 0600) >= 0, "mkfifo: %m");
+        CHECK_MSG(mknodat(base_fd, "t1/a/sock", S_IFSOCK | 0600, 0) >= 0, "mknod sock: %m");
+        CHECK_MSG(mknodat(base_fd, "t1/a/b/null", S_IFCHR | 0666, makedev(1, 3)) >= 0, "mknod chr: %m");
+        CHECK_MSG(linkat(base_fd, "outside/linked", base_fd, "t1/a/hardlink", 0) >= 0, "link: %m");
+        CHECK_MSG(symlinkat("/etc/passwd", base_fd, "t1/dangling-ish") >= 0, "symlink: %m");
 
         r = rm_rf_at_full(base_fd, "t1", &st);
-        CHECK(r == 0, "r=%d", r);
-        CHECK(!exists_at(base_fd, "t1"), "t1 still there");
-        CHECK(st.files == 8 && st.dirs == 3 && st.mounts_skipped == 0,
+        CHECK_MSG(r == 0, "r=%d", r);
+        CHECK_MSG(!exists_at(base_fd, "t1"), "t1 still there");
+        CHECK_MSG(st.files == 8 && st.dirs == 3 && st.mounts_skipped == 0,
               "files=%llu dirs=%llu mounts=%llu", (unsigned long long) st.files,
               (unsigned long long) st.dirs, (unsigned long long) st.mounts_skipped);
-        CHECK(file_has("outside/linked", "keep"), "hard link target lost");
-        CHECK(access("/etc/passwd", F_OK) >= 0, "symlink target lost");
+        CHECK_MSG(file_has("outside/linked", "keep"), "hard link target lost");
+        CHECK_MSG(access("/etc/passwd", F_OK) >= 0, "symlink target lost");
 }
 
 static void test_symlinks_out(void) {
@@ -126,20 +114,20 @@ static void test_symlinks_out(void) {
 
         mkdir_p("t2", 0755);
         mkdir_p("t2/d", 0755);
-        CHECK(symlinkat("../../outdir", base_fd, "t2/d/to-dir") >= 0, "symlink: %m");
-        CHECK(symlinkat("../outfile", base_fd, "t2/to-file") >= 0, "symlink: %m");
+        CHECK_MSG(symlinkat("../../outdir", base_fd, "t2/d/to-dir") >= 0, "symlink: %m");
+        CHECK_MSG(symlinkat("../outfile", base_fd, "t2/to-file") >= 0, "symlink: %m");
         {
                 char target[PATH_MAX];
                 abs_path(target, sizeof(target), "outdir");
-                CHECK(symlinkat(target, base_fd, "t2/abs-to-dir") >= 0, "symlink: %m");
+                CHECK_MSG(symlinkat(target, base_fd, "t2/abs-to-dir") >= 0, "symlink: %m");
         }
 
         r = rm_rf_at(base_fd, "t2");
-        CHECK(r == 0, "r=%d", r);
-        CHECK(!exists_at(base_fd, "t2"), "t2 still there");
-        CHECK(file_has("outdir/precious", "p"), "outside dir content lost");
-        CHECK(file_has("outdir/sub/precious2", "q"), "outside dir content lost");
-        CHECK(file_has("outfile", "o"), "outside file lost");
+        CHECK_MSG(r == 0, "r=%d", r);
+        CHECK_MSG(!exists_at(base_fd, "t2"), "t2 still there");
+        CHECK_MSG(file_has("outdir/precious", "p"), "outside dir content lost");
+        CHECK_MSG(file_has("outdir/sub/precious2", "q"), "outside dir content lost");
+        CHECK_MSG(file_has("outfile", "o"), "outside file lost");
 }
 
 static void test_readonly_dirs(void) {
@@ -153,15 +141,15 @@ static void test_readonly_dirs(void) {
         touch("t3/ro/f", "1");
         touch("t3/none/inner/f", "2");
         touch("t3/none/g", "3");
-        CHECK(fchmodat(base_fd, "t3/none/inner", 0000, 0) >= 0, "chmod: %m");
-        CHECK(fchmodat(base_fd, "t3/ro", 0500, 0) >= 0, "chmod: %m");
-        CHECK(fchmodat(base_fd, "t3/none", 0000, 0) >= 0, "chmod: %m");
-        CHECK(fchmodat(base_fd, "t3", 0500, 0) >= 0, "chmod: %m");
+        CHECK_MSG(fchmodat(base_fd, "t3/none/inner", 0000, 0) >= 0, "chmod: %m");
+        CHECK_MSG(fchmodat(base_fd, "t3/ro", 0500, 0) >= 0, "chmod: %m");
+        CHECK_MSG(fchmodat(base_fd, "t3/none", 0000, 0) >= 0, "chmod: %m");
+        CHECK_MSG(fchmodat(base_fd, "t3", 0500, 0) >= 0, "chmod: %m");
 
         r = rm_rf_at_full(base_fd, "t3", &st);
-        CHECK(r == 0, "r=%d", r);
-        CHECK(!exists_at(base_fd, "t3"), "t3 still there");
-        CHECK(st.files == 3 && st.dirs == 4, "files=%llu dirs=%llu",
+        CHECK_MSG(r == 0, "r=%d", r);
+        CHECK_MSG(!exists_at(base_fd, "t3"), "t3 still there");
+        CHECK_MSG(st.files == 3 && st.dirs == 4, "files=%llu dirs=%llu",
               (unsigned long long) st.files, (unsigned long long) st.dirs);
 }
 
@@ -171,7 +159,7 @@ static void make_deep(const char *top, unsigned levels) {
         mkdir_p(top, 0755);
         fd = openat(base_fd, top, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (fd < 0)
-                CHECK(false, "open %s: %m", top);
+                CHECK_MSG(false, "open %s: %m", top);
         for (unsigned i = 0; fd >= 0 && i < levels; i++) {
                 int nfd;
 
@@ -181,12 +169,12 @@ static void make_deep(const char *top, unsigned levels) {
                                 close(ffd);
                 }
                 if (mkdirat(fd, "d", 0755) < 0) {
-                        CHECK(false, "mkdir level %u: %m", i);
+                        CHECK_MSG(false, "mkdir level %u: %m", i);
                         return;
                 }
                 nfd = openat(fd, "d", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
                 if (nfd < 0)
-                        CHECK(false, "open level %u: %m", i);
+                        CHECK_MSG(false, "open level %u: %m", i);
                 close(fd);
                 fd = nfd;
         }
@@ -199,20 +187,20 @@ static void test_deep(const char *name, unsigned levels) {
 
         make_deep(name, levels);
         r = rm_rf_at_full(base_fd, name, &st);
-        CHECK(r == 0, "%s: r=%d", name, r);
-        CHECK(!exists_at(base_fd, name), "%s still there", name);
-        CHECK(st.dirs == levels + 1, "%s: dirs=%llu", name, (unsigned long long) st.dirs);
-        CHECK(st.files == (levels + 99) / 100, "%s: files=%llu", name, (unsigned long long) st.files);
-        CHECK(count_fds() == fds_before, "%s: fd leak %u -> %u", name, fds_before, count_fds());
+        CHECK_MSG(r == 0, "%s: r=%d", name, r);
+        CHECK_MSG(!exists_at(base_fd, name), "%s still there", name);
+        CHECK_MSG(st.dirs == levels + 1, "%s: dirs=%llu", name, (unsigned long long) st.dirs);
+        CHECK_MSG(st.files == (levels + 99) / 100, "%s: files=%llu", name, (unsigned long long) st.files);
+        CHECK_MSG(count_fds() == fds_before, "%s: fd leak %u -> %u", name, fds_before, count_fds());
 }
 
 static void test_absent_and_invalid(void) {
-        CHECK(rm_rf_at(base_fd, "does-not-exist") == 0, "absent");
-        CHECK(rm_rf_at(base_fd, "") == -EINVAL, "empty");
-        CHECK(rm_rf_at(base_fd, ".") == -EINVAL, ".");
-        CHECK(rm_rf_at(base_fd, "..") == -EINVAL, "..");
-        CHECK(rm_rf_at(base_fd, "outdir/sub") == -EINVAL, "slash");
-        CHECK(file_has("outdir/sub/precious2", "q"), "slash name removed something");
+        CHECK_MSG(rm_rf_at(base_fd, "does-not-exist") == 0, "absent");
+        CHECK_MSG(rm_rf_at(base_fd, "") == -EINVAL, "empty");
+        CHECK_MSG(rm_rf_at(base_fd, ".") == -EINVAL, ".");
+        CHECK_MSG(rm_rf_at(base_fd, "..") == -EINVAL, "..");
+        CHECK_MSG(rm_rf_at(base_fd, "outdir/sub") == -EINVAL, "slash");
+        CHECK_MSG(file_has("outdir/sub/precious2", "q"), "slash name removed something");
 }
 
 static void test_bind_mounts(void) {
@@ -233,45 +221,45 @@ static void test_bind_mounts(void) {
         abs_path(src, sizeof(src), "bindsrc");
         abs_path(dst, sizeof(dst), "t4/x/mnt");
         r = mount(src, dst, "none", MS_BIND, NULL);
-        CHECK(r >= 0, "bind mount: %m");
+        CHECK_MSG(r >= 0, "bind mount: %m");
         if (r < 0)
                 return;
 
         r = rm_rf_at_full(base_fd, "t4", &st);
-        CHECK(r == -EBUSY, "r=%d", r);
-        CHECK(st.mounts_skipped == 1, "mounts=%llu", (unsigned long long) st.mounts_skipped);
-        CHECK(file_has("bindsrc/precious", "b"), "bind source content lost");
-        CHECK(file_has("t4/x/mnt/precious", "b"), "mount point gone");
-        CHECK(!exists_at(base_fd, "t4/y"), "sibling of mount not removed");
+        CHECK_MSG(r == -EBUSY, "r=%d", r);
+        CHECK_MSG(st.mounts_skipped == 1, "mounts=%llu", (unsigned long long) st.mounts_skipped);
+        CHECK_MSG(file_has("bindsrc/precious", "b"), "bind source content lost");
+        CHECK_MSG(file_has("t4/x/mnt/precious", "b"), "mount point gone");
+        CHECK_MSG(!exists_at(base_fd, "t4/y"), "sibling of mount not removed");
 
         /* A bind-mounted file is a mount point too. */
         abs_path(src, sizeof(src), "bindfile");
         abs_path(dst, sizeof(dst), "t4/x/filemnt");
         touch("t4/x/filemnt", NULL);
-        CHECK(mount(src, dst, "none", MS_BIND, NULL) >= 0, "file bind mount: %m");
+        CHECK_MSG(mount(src, dst, "none", MS_BIND, NULL) >= 0, "file bind mount: %m");
         r = rm_rf_at_full(base_fd, "t4", &st);
-        CHECK(r == -EBUSY && st.mounts_skipped == 2, "r=%d mounts=%llu", r,
+        CHECK_MSG(r == -EBUSY && st.mounts_skipped == 2, "r=%d mounts=%llu", r,
               (unsigned long long) st.mounts_skipped);
-        CHECK(file_has("bindfile", "bf"), "bind file lost");
-        CHECK(umount2(dst, 0) >= 0, "umount file: %m");
+        CHECK_MSG(file_has("bindfile", "bf"), "bind file lost");
+        CHECK_MSG(umount2(dst, 0) >= 0, "umount file: %m");
 
         /* The top itself a mount point: nothing below it is touched. */
         abs_path(src, sizeof(src), "bindsrc");
         abs_path(dst, sizeof(dst), "t4/x/mnt");
-        CHECK(rm_rf_at_full(base_fd, "mnt", &st) == 0, "absent");
+        CHECK_MSG(rm_rf_at_full(base_fd, "mnt", &st) == 0, "absent");
         {
                 _cleanup_close_ int xfd = openat(base_fd, "t4/x", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-                CHECK(xfd >= 0, "open t4/x: %m");
+                CHECK_MSG(xfd >= 0, "open t4/x: %m");
                 r = rm_rf_at_full(xfd, "mnt", &st);
-                CHECK(r == -EBUSY && st.mounts_skipped == 1 && st.files == 0, "top mount: r=%d", r);
-                CHECK(file_has("bindsrc/precious", "b"), "bind source content lost via top");
+                CHECK_MSG(r == -EBUSY && st.mounts_skipped == 1 && st.files == 0, "top mount: r=%d", r);
+                CHECK_MSG(file_has("bindsrc/precious", "b"), "bind source content lost via top");
         }
 
-        CHECK(umount2(dst, 0) >= 0, "umount: %m");
+        CHECK_MSG(umount2(dst, 0) >= 0, "umount: %m");
         r = rm_rf_at_full(base_fd, "t4", &st);
-        CHECK(r == 0 && st.mounts_skipped == 0, "after umount r=%d", r);
-        CHECK(!exists_at(base_fd, "t4"), "t4 still there");
-        CHECK(file_has("bindsrc/precious", "b"), "bind source content lost");
+        CHECK_MSG(r == 0 && st.mounts_skipped == 0, "after umount r=%d", r);
+        CHECK_MSG(!exists_at(base_fd, "t4"), "t4 still there");
+        CHECK_MSG(file_has("bindsrc/precious", "b"), "bind source content lost");
 }
 
 static void test_other_fs(void) {
@@ -283,29 +271,29 @@ static void test_other_fs(void) {
         mkdir_p("t5/tmpfs", 0755);
         abs_path(dst, sizeof(dst), "t5/tmpfs");
         r = mount("tmpfs", dst, "tmpfs", 0, "size=1m");
-        CHECK(r >= 0, "tmpfs: %m");
+        CHECK_MSG(r >= 0, "tmpfs: %m");
         if (r < 0)
                 return;
         touch("t5/tmpfs/keep", "k");
         r = rm_rf_at_full(base_fd, "t5", &st);
-        CHECK(r == -EBUSY && st.mounts_skipped == 1, "r=%d", r);
-        CHECK(file_has("t5/tmpfs/keep", "k"), "tmpfs content lost");
-        CHECK(umount2(dst, 0) >= 0, "umount: %m");
-        CHECK(rm_rf_at(base_fd, "t5") == 0, "t5 after umount");
+        CHECK_MSG(r == -EBUSY && st.mounts_skipped == 1, "r=%d", r);
+        CHECK_MSG(file_has("t5/tmpfs/keep", "k"), "tmpfs content lost");
+        CHECK_MSG(umount2(dst, 0) >= 0, "umount: %m");
+        CHECK_MSG(rm_rf_at(base_fd, "t5") == 0, "t5 after umount");
 }
 
 static void test_top_symlink(void) {
         RmRfStats st;
         int r;
 
-        CHECK(symlinkat("outdir", base_fd, "t6") >= 0, "symlink: %m");
+        CHECK_MSG(symlinkat("outdir", base_fd, "t6") >= 0, "symlink: %m");
         r = rm_rf_at_full(base_fd, "t6", &st);
-        CHECK(r == 0 && st.files == 1 && st.dirs == 0, "r=%d", r);
-        CHECK(!exists_at(base_fd, "t6"), "link still there");
-        CHECK(file_has("outdir/precious", "p"), "top symlink followed");
+        CHECK_MSG(r == 0 && st.files == 1 && st.dirs == 0, "r=%d", r);
+        CHECK_MSG(!exists_at(base_fd, "t6"), "link still there");
+        CHECK_MSG(file_has("outdir/precious", "p"), "top symlink followed");
 
         touch("t7", "plain");
-        CHECK(rm_rf_at(base_fd, "t7") == 0 && !exists_at(base_fd, "t7"), "plain file top");
+        CHECK_MSG(rm_rf_at(base_fd, "t7") == 0 && !exists_at(base_fd, "t7"), "plain file top");
 }
 
 /* A hostile job renaming directories out of the tree and swapping in
@@ -340,7 +328,7 @@ static void test_race(void) {
                         (void) renameat(base_fd, "racer-out/moved", base_fd, p);
                 }
         }
-        CHECK(pid > 0, "fork: %m");
+        CHECK_MSG(pid > 0, "fork: %m");
         if (pid < 0)
                 return;
         for (int i = 0; i < 20; i++)
@@ -348,10 +336,10 @@ static void test_race(void) {
         kill(pid, SIGKILL);
         waitpid(pid, NULL, 0);
 
-        CHECK(file_has("racer-out/sentinel", "s"), "sentinel lost in race");
+        CHECK_MSG(file_has("racer-out/sentinel", "s"), "sentinel lost in race");
         r = rm_rf_at(base_fd, "t8");
-        CHECK(r == 0, "after race r=%d", r);
-        CHECK(rm_rf_at(base_fd, "racer-out") == 0, "racer-out");
+        CHECK_MSG(r == 0, "after race r=%d", r);
+        CHECK_MSG(rm_rf_at(base_fd, "racer-out") == 0, "racer-out");
 }
 
 int main(void) {
@@ -391,18 +379,17 @@ int main(void) {
         test_top_symlink();
         test_race();
 
-        CHECK(count_fds() == fds_before, "fd leak %u -> %u", fds_before, count_fds());
+        CHECK_MSG(count_fds() == fds_before, "fd leak %u -> %u", fds_before, count_fds());
 
         r = rm_rf_at(AT_FDCWD, base);
-        CHECK(r == -EINVAL, "absolute path name must be refused, r=%d", r);
+        CHECK_MSG(r == -EINVAL, "absolute path name must be refused, r=%d", r);
         {
                 _cleanup_close_ int tfd = open("/tmp", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
                 r = rm_rf_at(tfd, base + strlen("/tmp/"));
-                CHECK(r == 0, "final cleanup r=%d", r);
-                CHECK(!exists_at(tfd, base + strlen("/tmp/")), "base left behind");
+                CHECK_MSG(r == 0, "final cleanup r=%d", r);
+                CHECK_MSG(!exists_at(tfd, base + strlen("/tmp/")), "base left behind");
         }
         base_fd = safe_close(base_fd);
 
-        printf("test-rm-rf: %u passed, %u failed\n", n_passed, n_failed);
-        return n_failed > 0 ? 1 : 0;
+        return test_summary("test-rm-rf");
 }

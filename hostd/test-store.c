@@ -38,10 +38,12 @@ static Job *find(Job **jobs, size_t n, const char *id) {
 }
 
 static unsigned count_dir(int fd) {
-        _cleanup_closedir_ DIR *d = fdopendir(openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+        _cleanup_closedir_ DIR *d = NULL;
         struct dirent *de;
         unsigned n = 0;
-        while (d && (de = readdir(d)))
+        if (opendir_at(fd, &d) < 0)
+                return 0;
+        while ((de = readdir(d)))
                 if (de->d_name[0] != '.')
                         n++;
         return n;

@@ -10,29 +10,17 @@
 #include <sys/stat.h>
 
 #include "macros.h"
+#include "test-util.h"
 #include "policy.h"
 
-static unsigned n_passed, n_failed;
-
-#define CHECK(cond, ...)                                                        \
-        do {                                                                    \
-                if (cond)                                                       \
-                        n_passed++;                                             \
-                else {                                                          \
-                        n_failed++;                                             \
-                        fprintf(stderr, "%s:%d: FAILED: %s: ", __FILE__, __LINE__, #cond); \
-                        fprintf(stderr, __VA_ARGS__);                           \
-                        fputc('\n', stderr);                                    \
-                }                                                               \
-        } while (0)
 
 /* The error must mention every needle; prints the whole message if not. */
 #define CHECK_ERR(err, needle)                                                  \
-        CHECK((err) && strstr((err), (needle)),                                 \
+        CHECK_MSG((err) && strstr((err), (needle)),                                 \
               "expected '%s' in the error message, got:\n%s", (needle), (err) ? (err) : "(null)")
 
 #define CHECK_STR(a, b) \
-        CHECK(streq_ptr((a), (b)), "expected '%s', got '%s'", strempty(b), strempty(a))
+        CHECK_MSG(streq_ptr((a), (b)), "expected '%s', got '%s'", strempty(b), strempty(a))
 
 static char tmpdir[] = "/tmp/test-policy-XXXXXX";
 static unsigned file_counter;
@@ -108,11 +96,11 @@ static void expect_error_line(int src_line, const char *text, unsigned line, con
         } else if (!(needle = strdup("")))
                 abort();
         if (r != -EINVAL || p || !error_has(err, needle, expected)) {
-                n_failed++;
+                test_failed++;
                 fprintf(stderr, "%s:%d: FAILED: expected -EINVAL and a line starting with '%s' containing\n  %s\ngot r=%d (%s), error:\n%s\n",
                         __FILE__, src_line, needle, expected, r, strerror(-r), strempty(err));
         } else
-                n_passed++;
+                test_passed++;
         policy_free(p);
 }
 #define EXPECT_ERROR(text, line, expected) expect_error_line(__LINE__, (text), (line), (expected))
@@ -137,17 +125,17 @@ static void check_dump_roundtrip(const Policy *p) {
 
         a = dump_to_string(p);
         r = policy_new_default(&q);
-        CHECK(r == 0, "policy_new_default: %s", strerror(-r));
+        CHECK_MSG(r == 0, "policy_new_default: %s", strerror(-r));
         if (r < 0)
                 return;
         r = policy_parse_text(q, a, strlen(a), "(dump)", &err);
-        CHECK(r == 0, "parsing the dump failed: %s\n%s", strempty(err), a);
+        CHECK_MSG(r == 0, "parsing the dump failed: %s\n%s", strempty(err), a);
         q->sources = strv_free(q->sources);
         if (!(q->sources = calloc(1, sizeof(char *))))
                 abort();
         b = dump_to_string(q);
         /* Skip the source comments, which differ. */
-        CHECK(streq(strstr(a, "\n[Listen]"), strstr(b, "\n[Listen]")),
+        CHECK_MSG(streq(strstr(a, "\n[Listen]"), strstr(b, "\n[Listen]")),
               "dump round trip differs:\n%s\n---\n%s", a, b);
 }
 
@@ -157,43 +145,43 @@ static void test_default(void) {
         int r;
 
         r = policy_new_default(&p);
-        CHECK(r == 0, "policy_new_default: %s", strerror(-r));
+        CHECK_MSG(r == 0, "policy_new_default: %s", strerror(-r));
         if (r < 0)
                 return;
         r = policy_validate(p, &err);
-        CHECK(r == 0 && !err, "default does not validate: %s", strempty(err));
+        CHECK_MSG(r == 0 && !err, "default does not validate: %s", strempty(err));
 
-        CHECK(strv_length(p->sources) == 1, "sources: %zu", strv_length(p->sources));
+        CHECK_MSG(strv_length(p->sources) == 1, "sources: %zu", strv_length(p->sources));
         CHECK_STR(p->sources[0], "(embedded default)");
 
         CHECK_STR(p->listen_address, "127.0.0.1");
-        CHECK(p->listen_port == 2222, "port %u", p->listen_port);
-        CHECK(!p->advertise_address, "advertise_address set");
-        CHECK(strv_length(p->controller_sources) == 0, "controller_sources not empty");
-        CHECK(!p->host_key_ed25519 && !p->host_key_ecdsa, "host keys set");
+        CHECK_MSG(p->listen_port == 2222, "port %u", p->listen_port);
+        CHECK_MSG(!p->advertise_address, "advertise_address set");
+        CHECK_MSG(strv_length(p->controller_sources) == 0, "controller_sources not empty");
+        CHECK_MSG(!p->host_key_ed25519 && !p->host_key_ecdsa, "host keys set");
         CHECK_STR(p->controller_user, "controller");
-        CHECK(!p->controller_keys, "controller_keys set");
-        CHECK(p->max_startups == 100 && p->per_source_max_startups == 10, "startups %u %u",
+        CHECK_MSG(!p->controller_keys, "controller_keys set");
+        CHECK_MSG(p->max_startups == 100 && p->per_source_max_startups == 10, "startups %u %u",
               p->max_startups, p->per_source_max_startups);
-        CHECK(p->login_grace_sec == 20, "login grace %llu", (unsigned long long) p->login_grace_sec);
-        CHECK(p->max_auth_tries == 6, "max auth tries %u", p->max_auth_tries);
-        CHECK(strv_length(p->accept_env) == 0, "accept_env not empty");
+        CHECK_MSG(p->login_grace_sec == 20, "login grace %llu", (unsigned long long) p->login_grace_sec);
+        CHECK_MSG(p->max_auth_tries == 6, "max auth tries %u", p->max_auth_tries);
+        CHECK_MSG(strv_length(p->accept_env) == 0, "accept_env not empty");
         CHECK_STR(p->control_socket, "/run/hostd/control.sock");
-        CHECK(!p->control_group, "control_group set");
+        CHECK_MSG(!p->control_group, "control_group set");
         CHECK_STR(p->state_dir, "/var/lib/hostd");
-        CHECK(p->released_retention_sec == 3600, "retention %llu", (unsigned long long) p->released_retention_sec);
-        CHECK(p->slots == 4, "slots %u", p->slots);
-        CHECK(p->network == JOB_NETWORK_HOST, "network %d", p->network);
-        CHECK(p->job_default.millicpus == 2000 && p->job_max.millicpus == 64000, "cpus %u %u",
+        CHECK_MSG(p->released_retention_sec == 3600, "retention %llu", (unsigned long long) p->released_retention_sec);
+        CHECK_MSG(p->slots == 4, "slots %u", p->slots);
+        CHECK_MSG(p->network == JOB_NETWORK_HOST, "network %d", p->network);
+        CHECK_MSG(p->job_default.millicpus == 2000 && p->job_max.millicpus == 64000, "cpus %u %u",
               p->job_default.millicpus, p->job_max.millicpus);
-        CHECK(p->job_default.memory == 4ULL << 30 && p->job_max.memory == 64ULL << 30, "memory");
-        CHECK(p->job_default.pids == 4096 && p->job_max.pids == 65536, "pids");
-        CHECK(p->job_default.disk == 20ULL << 30 && p->job_max.disk == 200ULL << 30, "disk");
-        CHECK(p->job_default.lease == 7200 && p->job_max.lease == 86400, "lease");
-        CHECK(p->uid_pool_start == 524288 && p->uid_pool_ranges == 64, "uid pool %u %u",
+        CHECK_MSG(p->job_default.memory == 4ULL << 30 && p->job_max.memory == 64ULL << 30, "memory");
+        CHECK_MSG(p->job_default.pids == 4096 && p->job_max.pids == 65536, "pids");
+        CHECK_MSG(p->job_default.disk == 20ULL << 30 && p->job_max.disk == 200ULL << 30, "disk");
+        CHECK_MSG(p->job_default.lease == 7200 && p->job_max.lease == 86400, "lease");
+        CHECK_MSG(p->uid_pool_start == 524288 && p->uid_pool_ranges == 64, "uid pool %u %u",
               p->uid_pool_start, p->uid_pool_ranges);
-        CHECK(strv_length(p->seccomp_extra_deny) == 0, "extra deny not empty");
-        CHECK(!p->allow_emulated, "allow_emulated");
+        CHECK_MSG(strv_length(p->seccomp_extra_deny) == 0, "extra deny not empty");
+        CHECK_MSG(!p->allow_emulated, "allow_emulated");
 
         /* policy_load without a file is the embedded default. */
         {
@@ -201,16 +189,16 @@ static void test_default(void) {
                 _cleanup_free_ char *e = NULL;
 
                 r = policy_load(NULL, NULL, 0, &q, &e);
-                CHECK(r == 0 && q && !e, "policy_load(NULL): %d %s", r, strempty(e));
+                CHECK_MSG(r == 0 && q && !e, "policy_load(NULL): %d %s", r, strempty(e));
         }
 
         dump = dump_to_string(p);
-        CHECK(strstr(dump, "# The effective hostd policy, merged from:\n#   (embedded default)\n"), "dump header:\n%s", dump);
-        CHECK(strstr(dump, "\n[Jobs]\nSlots=4\nNetwork=host\nDefaultCPUs=2\nMaxCPUs=64\nDefaultMemory=4G\n"), "dump:\n%s", dump);
-        CHECK(strstr(dump, "\nLoginGraceTime=20s\n"), "dump:\n%s", dump);
-        CHECK(strstr(dump, "\nReleasedRetention=1h\n"), "dump:\n%s", dump);
-        CHECK(strstr(dump, "\nAdvertiseAddress=\n"), "dump:\n%s", dump);
-        CHECK(strstr(dump, "\nAllowEmulated=no\n"), "dump:\n%s", dump);
+        CHECK_MSG(strstr(dump, "# The effective hostd policy, merged from:\n#   (embedded default)\n"), "dump header:\n%s", dump);
+        CHECK_MSG(strstr(dump, "\n[Jobs]\nSlots=4\nNetwork=host\nDefaultCPUs=2\nMaxCPUs=64\nDefaultMemory=4G\n"), "dump:\n%s", dump);
+        CHECK_MSG(strstr(dump, "\nLoginGraceTime=20s\n"), "dump:\n%s", dump);
+        CHECK_MSG(strstr(dump, "\nReleasedRetention=1h\n"), "dump:\n%s", dump);
+        CHECK_MSG(strstr(dump, "\nAdvertiseAddress=\n"), "dump:\n%s", dump);
+        CHECK_MSG(strstr(dump, "\nAllowEmulated=no\n"), "dump:\n%s", dump);
         check_dump_roundtrip(p);
 
         CHECK_STR(job_network_to_string(JOB_NETWORK_HOST), "host");
@@ -270,15 +258,15 @@ static void test_full_file(void) {
         int r;
 
         r = load_text(full_file, &path, &p, &err);
-        CHECK(r == 0 && p, "full file: %d %s", r, strempty(err));
+        CHECK_MSG(r == 0 && p, "full file: %d %s", r, strempty(err));
         if (!p)
                 return;
-        CHECK(strv_length(p->sources) == 2, "sources %zu", strv_length(p->sources));
+        CHECK_MSG(strv_length(p->sources) == 2, "sources %zu", strv_length(p->sources));
         CHECK_STR(p->sources[1], path);
         CHECK_STR(p->listen_address, "2001:db8::7");
-        CHECK(p->listen_port == 22, "port");
+        CHECK_MSG(p->listen_port == 22, "port");
         CHECK_STR(p->advertise_address, "builder-07.example.com");
-        CHECK(strv_length(p->controller_sources) == 3, "sources");
+        CHECK_MSG(strv_length(p->controller_sources) == 3, "sources");
         CHECK_STR(p->controller_sources[0], "10.0.0.0/8");
         CHECK_STR(p->controller_sources[1], "2001:db8::/32");
         CHECK_STR(p->controller_sources[2], "192.0.2.7/32");
@@ -286,31 +274,31 @@ static void test_full_file(void) {
         CHECK_STR(p->host_key_ecdsa, "/etc/hostd/keys/ecdsa");
         CHECK_STR(p->controller_user, "ci_ctl");
         CHECK_STR(p->controller_keys, "/etc/hostd/controller.keys");
-        CHECK(p->max_startups == 50 && p->per_source_max_startups == 50, "startups");
-        CHECK(p->login_grace_sec == 120, "grace");
-        CHECK(p->max_auth_tries == 3, "tries");
-        CHECK(strv_length(p->accept_env) == 2 && streq(p->accept_env[1], "CI_*"), "accept env");
+        CHECK_MSG(p->max_startups == 50 && p->per_source_max_startups == 50, "startups");
+        CHECK_MSG(p->login_grace_sec == 120, "grace");
+        CHECK_MSG(p->max_auth_tries == 3, "tries");
+        CHECK_MSG(strv_length(p->accept_env) == 2 && streq(p->accept_env[1], "CI_*"), "accept env");
         CHECK_STR(p->control_socket, "/run/hostd/ctl.sock");
         CHECK_STR(p->control_group, "hostd-admin");
         CHECK_STR(p->state_dir, "/srv/hostd");
-        CHECK(p->released_retention_sec == 90, "retention");
-        CHECK(p->slots == 8 && p->network == JOB_NETWORK_NONE, "slots/network");
-        CHECK(p->job_default.millicpus == 500 && p->job_max.millicpus == 1250, "cpus");
-        CHECK(p->job_default.memory == 512ULL << 20 && p->job_max.memory == 1536ULL << 20, "memory");
-        CHECK(p->job_default.pids == 16 && p->job_max.pids == 4194304, "pids");
-        CHECK(p->job_default.disk == 64ULL << 20 && p->job_max.disk == 64ULL << 40, "disk");
-        CHECK(p->job_default.lease == 60 && p->job_max.lease == 7 * 86400, "lease");
-        CHECK(p->uid_pool_start == 65536 && p->uid_pool_ranges == 8, "uid pool");
-        CHECK(strv_length(p->seccomp_extra_deny) == 2 && streq(p->seccomp_extra_deny[0], "keyctl"), "extra deny");
-        CHECK(p->allow_emulated, "allow_emulated");
+        CHECK_MSG(p->released_retention_sec == 90, "retention");
+        CHECK_MSG(p->slots == 8 && p->network == JOB_NETWORK_NONE, "slots/network");
+        CHECK_MSG(p->job_default.millicpus == 500 && p->job_max.millicpus == 1250, "cpus");
+        CHECK_MSG(p->job_default.memory == 512ULL << 20 && p->job_max.memory == 1536ULL << 20, "memory");
+        CHECK_MSG(p->job_default.pids == 16 && p->job_max.pids == 4194304, "pids");
+        CHECK_MSG(p->job_default.disk == 64ULL << 20 && p->job_max.disk == 64ULL << 40, "disk");
+        CHECK_MSG(p->job_default.lease == 60 && p->job_max.lease == 7 * 86400, "lease");
+        CHECK_MSG(p->uid_pool_start == 65536 && p->uid_pool_ranges == 8, "uid pool");
+        CHECK_MSG(strv_length(p->seccomp_extra_deny) == 2 && streq(p->seccomp_extra_deny[0], "keyctl"), "extra deny");
+        CHECK_MSG(p->allow_emulated, "allow_emulated");
 
         dump = dump_to_string(p);
-        CHECK(strstr(dump, "\nDefaultCPUs=0.5\nMaxCPUs=1.25\nDefaultMemory=512M\nMaxMemory=1536M\n"), "dump:\n%s", dump);
-        CHECK(strstr(dump, "\nControllerSources=10.0.0.0/8 2001:db8::/32 192.0.2.7/32\n"), "dump:\n%s", dump);
-        CHECK(strstr(dump, "\nReleasedRetention=90s\n"), "dump:\n%s", dump);
-        CHECK(strstr(dump, "\nDefaultLease=1m\nMaxLease=7d\n"), "dump:\n%s", dump);
-        CHECK(strstr(dump, "\nNetwork=none\n"), "dump:\n%s", dump);
-        CHECK(strstr(dump, "\nAllowEmulated=yes\n"), "dump:\n%s", dump);
+        CHECK_MSG(strstr(dump, "\nDefaultCPUs=0.5\nMaxCPUs=1.25\nDefaultMemory=512M\nMaxMemory=1536M\n"), "dump:\n%s", dump);
+        CHECK_MSG(strstr(dump, "\nControllerSources=10.0.0.0/8 2001:db8::/32 192.0.2.7/32\n"), "dump:\n%s", dump);
+        CHECK_MSG(strstr(dump, "\nReleasedRetention=90s\n"), "dump:\n%s", dump);
+        CHECK_MSG(strstr(dump, "\nDefaultLease=1m\nMaxLease=7d\n"), "dump:\n%s", dump);
+        CHECK_MSG(strstr(dump, "\nNetwork=none\n"), "dump:\n%s", dump);
+        CHECK_MSG(strstr(dump, "\nAllowEmulated=yes\n"), "dump:\n%s", dump);
         check_dump_roundtrip(p);
 }
 
@@ -330,28 +318,28 @@ static void test_lists_and_syntax(void) {
         int r;
 
         r = policy_new_default(&p);
-        CHECK(r == 0, "policy_new_default");
+        CHECK_MSG(r == 0, "policy_new_default");
         if (r < 0)
                 return;
         r = policy_parse_text(p, text, strlen(text), "t.conf", &err);
-        CHECK(r == 0 && !err, "parse: %s", strempty(err));
-        CHECK(strv_length(p->accept_env) == 1 && streq(p->accept_env[0], "D"), "assignment replaces the list");
-        CHECK(strv_length(p->seccomp_extra_deny) == 0, "empty assignment clears the list");
-        CHECK(p->slots == 6, "last assignment wins: %u", p->slots);
+        CHECK_MSG(r == 0 && !err, "parse: %s", strempty(err));
+        CHECK_MSG(strv_length(p->accept_env) == 1 && streq(p->accept_env[0], "D"), "assignment replaces the list");
+        CHECK_MSG(strv_length(p->seccomp_extra_deny) == 0, "empty assignment clears the list");
+        CHECK_MSG(p->slots == 6, "last assignment wins: %u", p->slots);
 
         /* A bad value keeps the previous one; a good one on another line applies. */
         free(err);
         err = NULL;
         r = policy_parse_text(p, "[Jobs]\nSlots=x\nMaxPids=100\n", 26, "u.conf", &err);
-        CHECK(r == -EINVAL, "bad value: %d", r);
+        CHECK_MSG(r == -EINVAL, "bad value: %d", r);
         CHECK_ERR(err, "u.conf:2: [Jobs] Slots=x: not a whole number; use a whole number from 1 to 1024");
-        CHECK(p->slots == 6 && p->job_max.pids == 100, "after bad value: slots %u pids %llu",
+        CHECK_MSG(p->slots == 6 && p->job_max.pids == 100, "after bad value: slots %u pids %llu",
               p->slots, (unsigned long long) p->job_max.pids);
 
         r = policy_parse_text(p, NULL, 0, "empty", NULL);
-        CHECK(r == 0, "empty text: %d", r);
+        CHECK_MSG(r == 0, "empty text: %d", r);
         r = policy_parse_text(p, NULL, 1, "null", NULL);
-        CHECK(r == -EINVAL, "NULL text with a size: %d", r);
+        CHECK_MSG(r == -EINVAL, "NULL text with a size: %d", r);
 }
 
 static void test_dropins(void) {
@@ -384,16 +372,16 @@ static void test_dropins(void) {
         make_dir(fn);
 
         r = policy_load(path, NULL, 0, &p, &err);
-        CHECK(r == 0 && p, "drop-ins: %d %s", r, strempty(err));
+        CHECK_MSG(r == 0 && p, "drop-ins: %d %s", r, strempty(err));
         if (!p)
                 return;
-        CHECK(p->slots == 5, "20-b.conf must win, got Slots=%u", p->slots);
-        CHECK(p->job_max.millicpus == 8000, "10-a.conf must override FILE, got %u", p->job_max.millicpus);
-        CHECK(strv_length(p->sources) == 4, "sources %zu", strv_length(p->sources));
+        CHECK_MSG(p->slots == 5, "20-b.conf must win, got Slots=%u", p->slots);
+        CHECK_MSG(p->job_max.millicpus == 8000, "10-a.conf must override FILE, got %u", p->job_max.millicpus);
+        CHECK_MSG(strv_length(p->sources) == 4, "sources %zu", strv_length(p->sources));
         if (strv_length(p->sources) == 4) {
                 CHECK_STR(p->sources[1], path);
-                CHECK(strstr(p->sources[2], ".d/10-a.conf") != NULL, "source 2: %s", p->sources[2]);
-                CHECK(strstr(p->sources[3], ".d/20-b.conf") != NULL, "source 3: %s", p->sources[3]);
+                CHECK_MSG(strstr(p->sources[2], ".d/10-a.conf") != NULL, "source 2: %s", p->sources[2]);
+                CHECK_MSG(strstr(p->sources[3], ".d/20-b.conf") != NULL, "source 3: %s", p->sources[3]);
         }
 
         /* Errors in a drop-in name the drop-in. */
@@ -402,7 +390,7 @@ static void test_dropins(void) {
         free(err);
         err = NULL;
         r = policy_load(path, NULL, 0, &p, &err);
-        CHECK(r == -EINVAL && !p, "bad drop-in: %d", r);
+        CHECK_MSG(r == -EINVAL && !p, "bad drop-in: %d", r);
         CHECK_ERR(err, ".d/25-bad.conf:3: [Jobs] Slots=0: out of range; use a whole number from 1 to 1024");
 
         /* FILE.d that is not a directory cannot be read. */
@@ -415,7 +403,7 @@ static void test_dropins(void) {
                 write_file(path2, "", 0);
                 write_file(dir2, "", 0);
                 r = policy_load(path2, NULL, 0, &q, &err2);
-                CHECK(r == -ENOTDIR && !q, "FILE.d a file: %d", r);
+                CHECK_MSG(r == -ENOTDIR && !q, "FILE.d a file: %d", r);
                 CHECK_ERR(err2, ".d: cannot read: Not a directory");
                 policy_free(q);
         }
@@ -437,16 +425,16 @@ static void test_overrides(void) {
 
         write_file(path, "[State]\nDirectory=/srv/from-file\n", 33);
         r = policy_load(path, o, ELEMENTSOF(o), &p, &err);
-        CHECK(r == 0 && p, "overrides: %d %s", r, strempty(err));
+        CHECK_MSG(r == 0 && p, "overrides: %d %s", r, strempty(err));
         if (p) {
                 CHECK_STR(p->state_dir, "/srv/from-cli");
                 CHECK_STR(p->listen_address, "0.0.0.0");
-                CHECK(strv_length(p->sources) == 3 && streq(p->sources[2], "command line"), "sources");
+                CHECK_MSG(strv_length(p->sources) == 3 && streq(p->sources[2], "command line"), "sources");
         }
 
         p = policy_free(p);
         r = policy_load(path, bad, ELEMENTSOF(bad), &p, &err);
-        CHECK(r == -EINVAL && !p, "bad overrides: %d", r);
+        CHECK_MSG(r == -EINVAL && !p, "bad overrides: %d", r);
         CHECK_ERR(err, "--state-dir: [State] Directory=relative: must be an absolute path");
         CHECK_ERR(err, "--port: [Listen] Port=70000: out of range; use a whole number from 1 to 65535");
 }
@@ -528,11 +516,11 @@ static void test_errors(void) {
                 _cleanup_free_ char *e = NULL;
                 int r = load_text("[UIDPool]\nStart=4294770688\nRanges=4\n[Jobs]\nSlots=4\n", NULL, NULL, &e);
 
-                CHECK(r == -EINVAL && e && strstr(e, "Start=4294770688 with Ranges=4"), "UID pool end: %s", strempty(e));
+                CHECK_MSG(r == -EINVAL && e && strstr(e, "Start=4294770688 with Ranges=4"), "UID pool end: %s", strempty(e));
                 free(e);
                 e = NULL;
                 r = load_text("[UIDPool]\nStart=4294639616\nRanges=4\n[Jobs]\nSlots=4\n", NULL, NULL, &e);
-                CHECK(r == 0, "UID pool ending at the limit: %s", strempty(e));
+                CHECK_MSG(r == 0, "UID pool ending at the limit: %s", strempty(e));
         }
 }
 
@@ -556,7 +544,7 @@ static void test_bad_bytes(void) {
         long_line[n + POLICY_LINE_MAX - strlen("AcceptEnv=")] = '\n';
         long_line[n + POLICY_LINE_MAX - strlen("AcceptEnv=") + 1] = 0;
         r = load_text(long_line, NULL, NULL, &err);
-        CHECK(r == 0, "a line of exactly %d bytes: %s", POLICY_LINE_MAX, strempty(err));
+        CHECK_MSG(r == 0, "a line of exactly %d bytes: %s", POLICY_LINE_MAX, strempty(err));
 
         /* A NUL byte. */
         path = new_path();
@@ -564,7 +552,7 @@ static void test_bad_bytes(void) {
         free(err);
         err = NULL;
         r = policy_load(path, NULL, 0, &p, &err);
-        CHECK(r == -EINVAL && !p, "NUL byte: %d", r);
+        CHECK_MSG(r == -EINVAL && !p, "NUL byte: %d", r);
         if (asprintf(&needle, "%s:3: contains a NUL byte", path) < 0)
                 abort();
         CHECK_ERR(err, needle);
@@ -579,14 +567,14 @@ static void test_bad_bytes(void) {
         free(err);
         err = NULL;
         r = load_text("[Jobs]\nSlots=0\nNetwork=bridge\n[Nope]\nX=1\n[SSH]\nMaxAuthTries=1000\n", &text, &p, &err);
-        CHECK(r == -EINVAL && !p, "multiple: %d", r);
+        CHECK_MSG(r == -EINVAL && !p, "multiple: %d", r);
         if (err) {
                 char *a = strstr(err, ":2: [Jobs] Slots=0"), *b = strstr(err, ":3: [Jobs] Network=bridge"),
                      *c = strstr(err, ":4: unknown section [Nope]"), *d = strstr(err, ":7: [SSH] MaxAuthTries=1000: out of range");
 
-                CHECK(a && b && c && d && a < b && b < c && c < d, "all four problems, in order:\n%s", err);
-                CHECK(!strstr(err, ":5:"), "keys of an unknown section are not reported again:\n%s", err);
-                CHECK(strchr(err, '\n') && !strstr(err, "\n\n") && err[strlen(err) - 1] != '\n', "one problem per line:\n%s", err);
+                CHECK_MSG(a && b && c && d && a < b && b < c && c < d, "all four problems, in order:\n%s", err);
+                CHECK_MSG(!strstr(err, ":5:"), "keys of an unknown section are not reported again:\n%s", err);
+                CHECK_MSG(strchr(err, '\n') && !strstr(err, "\n\n") && err[strlen(err) - 1] != '\n', "one problem per line:\n%s", err);
         }
 
         /* At most 50 problems are listed. */
@@ -599,9 +587,9 @@ static void test_bad_bytes(void) {
         free(err);
         err = NULL;
         r = load_text(many, NULL, NULL, &err);
-        CHECK(r == -EINVAL, "many: %d", r);
+        CHECK_MSG(r == -EINVAL, "many: %d", r);
         CHECK_ERR(err, ":51: [Jobs] Slots=0");
-        CHECK(err && !strstr(err, ":52:"), "problem 51 must not be listed");
+        CHECK_MSG(err && !strstr(err, ":52:"), "problem 51 must not be listed");
         CHECK_ERR(err, "(10 more problems not shown; fix the ones above first)");
 }
 
@@ -613,7 +601,7 @@ static void test_unreadable(void) {
         if (asprintf(&path, "%s/does-not-exist.conf", tmpdir) < 0)
                 abort();
         r = policy_load(path, NULL, 0, &p, &err);
-        CHECK(r == -ENOENT && !p, "nonexistent: %d", r);
+        CHECK_MSG(r == -ENOENT && !p, "nonexistent: %d", r);
         if (asprintf(&needle, "%s: cannot read: No such file or directory; check the path given to --policy", path) < 0)
                 abort();
         CHECK_ERR(err, needle);
@@ -622,7 +610,7 @@ static void test_unreadable(void) {
         free(needle);
         err = NULL;
         r = policy_load(tmpdir, NULL, 0, &p, &err);
-        CHECK(r == -EISDIR && !p, "directory: %d", r);
+        CHECK_MSG(r == -EISDIR && !p, "directory: %d", r);
         if (asprintf(&needle, "%s: cannot read: Is a directory; check the path given to --policy", tmpdir) < 0)
                 abort();
         CHECK_ERR(err, needle);
@@ -638,7 +626,7 @@ static void test_unreadable(void) {
         free(err);
         err = NULL;
         r = policy_load(path, NULL, 0, &p, &err);
-        CHECK(r == -EFBIG && !p, "too big: %d", r);
+        CHECK_MSG(r == -EFBIG && !p, "too big: %d", r);
         CHECK_ERR(err, "cannot read: larger than the limit of 1048576 bytes");
 
         /* And the same through policy_parse_text. */
@@ -647,9 +635,9 @@ static void test_unreadable(void) {
 
                 free(err);
                 err = NULL;
-                CHECK(policy_new_default(&q) == 0, "policy_new_default");
+                CHECK_MSG(policy_new_default(&q) == 0, "policy_new_default");
                 r = policy_parse_text(q, big, POLICY_FILE_MAX + 1, "big.conf", &err);
-                CHECK(r == -EINVAL, "too big text: %d", r);
+                CHECK_MSG(r == -EINVAL, "too big text: %d", r);
                 CHECK_ERR(err, "big.conf: is 1048577 bytes, over the limit of 1048576 bytes");
         }
 
@@ -662,7 +650,7 @@ static void test_unreadable(void) {
                 free(err);
                 err = NULL;
                 r = policy_load(path, NULL, 0, &p, &err);
-                CHECK(r == -EACCES, "permission denied: %d", r);
+                CHECK_MSG(r == -EACCES, "permission denied: %d", r);
                 CHECK_ERR(err, "cannot read: Permission denied");
         }
 }
@@ -672,14 +660,14 @@ static void test_validate_hand_built(void) {
         _cleanup_free_ char *err = NULL;
         int r;
 
-        CHECK(policy_new_default(&p) == 0, "policy_new_default");
+        CHECK_MSG(policy_new_default(&p) == 0, "policy_new_default");
         if (!p)
                 return;
         p->slots = 0;
         free(p->state_dir);
         p->state_dir = NULL;
         r = policy_validate(p, &err);
-        CHECK(r == -EINVAL, "hand-built: %d", r);
+        CHECK_MSG(r == -EINVAL, "hand-built: %d", r);
         CHECK_ERR(err, "[Jobs] Slots=0: out of range; use a whole number from 1 to 1024");
         CHECK_ERR(err, "[State] Directory is not set");
 }
@@ -690,14 +678,14 @@ static void test_example(const char *example) {
         int r;
 
         r = policy_load(example, NULL, 0, &p, &err);
-        CHECK(r == 0 && p, "%s: %s", example, strempty(err));
+        CHECK_MSG(r == 0 && p, "%s: %s", example, strempty(err));
         if (!p)
                 return;
-        CHECK(p->listen_port == 22, "example port %u", p->listen_port);
-        CHECK(p->slots == 8, "example slots %u", p->slots);
-        CHECK(p->controller_keys != NULL, "example controller keys");
-        CHECK(strv_length(p->sources) == 3, "example: main file and one drop-in, got %zu sources", strv_length(p->sources));
-        CHECK(p->job_max.memory == 128ULL << 30, "example drop-in raises MaxMemory: %llu",
+        CHECK_MSG(p->listen_port == 22, "example port %u", p->listen_port);
+        CHECK_MSG(p->slots == 8, "example slots %u", p->slots);
+        CHECK_MSG(p->controller_keys != NULL, "example controller keys");
+        CHECK_MSG(strv_length(p->sources) == 3, "example: main file and one drop-in, got %zu sources", strv_length(p->sources));
+        CHECK_MSG(p->job_max.memory == 128ULL << 30, "example drop-in raises MaxMemory: %llu",
               (unsigned long long) p->job_max.memory);
         check_dump_roundtrip(p);
 }
@@ -729,6 +717,5 @@ int main(int argc, char *argv[]) {
         test_example(example);
 
         rm_rf(tmpdir);
-        printf("test-policy: %u passed, %u failed\n", n_passed, n_failed);
-        return n_failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+        return test_summary("test-policy");
 }
