@@ -421,14 +421,15 @@ static int check_answer(json_object *a) {
 }
 
 static int render(format_func_t format, json_object *a) {
-        const char *bad;
+        const char *bad = NULL;
         int r;
 
         if (arg_json) {
                 print_json(a);
                 return 0;
         }
-        return shown(format(a, time(NULL), stdout, &bad), bad);
+        r = format(a, time(NULL), stdout, &bad);
+        return shown(r, bad);
 }
 
 static int run_remote(const Verb *v, int argc, char *argv[]) {
@@ -449,7 +450,7 @@ static int run_remote(const Verb *v, int argc, char *argv[]) {
 static int run_status(const Verb *v, int argc, char *argv[]) {
         _cleanup_json_ json_object *cap = NULL, *jobs = NULL;
         char *capacity_argv[] = { (char *) "capacity" }, *jobs_argv[] = { (char *) "jobs" };
-        const char *bad;
+        const char *bad = NULL;
         int r;
 
         if (argc > 1)
@@ -480,7 +481,9 @@ static int run_status(const Verb *v, int argc, char *argv[]) {
                 return 0;
         }
 
-        return shown(format_status(cap, jobs, time(NULL), stdout, &bad), bad);
+        /* Two statements: the call must fill in bad before it is read. */
+        r = format_status(cap, jobs, time(NULL), stdout, &bad);
+        return shown(r, bad);
 }
 
 static int run_policy(const Verb *v, int argc, char *argv[]) {
