@@ -4,6 +4,7 @@
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -552,6 +553,10 @@ static int on_accept(sd_event_source *src, int fd, uint32_t revents, void *userd
                         return 0;
                 }
         }
+        /* libssh sets TCP_NODELAY only on sockets it connects itself; without
+         * it the small exit-status/EOF/close packets wait ~40 ms for the
+         * client's delayed ACK on every command. */
+        (void) setsockopt(cfd, IPPROTO_TCP, TCP_NODELAY, &(int) { 1 }, sizeof(int));
         r = spawn_monitor(l, cfd, source, exempt);
         close(cfd);
         if (r < 0)
