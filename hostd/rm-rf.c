@@ -427,3 +427,23 @@ finish:
 int rm_rf_at(int dirfd, const char *name) {
         return rm_rf_at_full(dirfd, name, NULL);
 }
+
+int rm_rf_path(const char *path) {
+        _cleanup_free_ char *parent = NULL;
+        _cleanup_close_ int fd = -1;
+        char *slash;
+
+        if (!path || path[0] != '/')
+                return -EINVAL;
+        parent = strdup(path);
+        if (!parent)
+                return -ENOMEM;
+        slash = strrchr(parent, '/');
+        if (!slash[1])
+                return -EINVAL;
+        *slash = 0;
+        fd = open(slash == parent ? "/" : parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (fd < 0)
+                return negative_errno();
+        return rm_rf_at(fd, slash + 1);
+}

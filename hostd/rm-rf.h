@@ -29,5 +29,10 @@ typedef struct RmRfStats {
  * -EBUSY wins over other errors. */
 int rm_rf_at(int dirfd, const char *name);
 
+/* rm_rf_at() for an absolute path of a tree we created ourselves (tests,
+ * hostd's own scratch dirs): the parent is opened and the last component
+ * removed below it. */
+int rm_rf_path(const char *path);
+
 /* Same, and fills *ret_stats (may be NULL) even on failure. */
 int rm_rf_at_full(int dirfd, const char *name, RmRfStats *ret_stats);

@@ -269,6 +269,6 @@ int main(void) {
         test_generated_keys(d);
 
         d = daemon_free(d);
-        (void) rm_rf_at(AT_FDCWD, dir);
+        CHECK(rm_rf_path(dir) == 0);
         return test_summary("test-api");
 }

@@ -160,6 +160,6 @@ int main(void) {
                 struct stat st;
                 CHECK(stat(sock, &st) < 0);   /* removed on exit */
         }
-        (void) rm_rf_at(AT_FDCWD, dir);
+        CHECK(rm_rf_path(dir) == 0);
         return test_summary("test-control");
 }

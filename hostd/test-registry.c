@@ -249,6 +249,6 @@ int main(void) {
 
         registry_free(r);
         store_close(store);
-        (void) rm_rf_at(AT_FDCWD, state_dir);
+        CHECK(rm_rf_path(state_dir) == 0);
         return test_summary("test-registry");
 }

@@ -1,0 +1,688 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "sandbox.h"
+
+#include <fcntl.h>
+#include <grp.h>
+#include <linux/mount.h>
+#include <net/if.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+
+#include "fileio.h"
+#include "job-disk.h"
+#include "log.h"
+#include "macros.h"
+#include "session-proto.h"
+
+#define SETUP_TIMEOUT_MSEC 20000
+#define DISK_IMAGE "disk.img"
+
+/* ---- small helpers (child side: they report errors, the parent logs) ---- */
+
+static int pidfd_open_(pid_t pid) {
+        return (int) syscall(SYS_pidfd_open, pid, 0);
+}
+
+static int write_string(const char *path, const char *s) {
+        _cleanup_close_ int fd = open(path, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
+        size_t l = strlen(s);
+
+        if (fd < 0)
+                return negative_errno();
+        if (write(fd, s, l) != (ssize_t) l)
+                return negative_errno();
+        return 0;
+}
+
+static int write_maps(pid_t pid, uint32_t base) {
+        char path[64], map[64];
+        int r;
+
+        snprintf(map, sizeof(map), "0 %u 65536\n", base);
+        snprintf(path, sizeof(path), "/proc/%d/uid_map", (int) pid);
+        r = write_string(path, map);
+        if (r < 0)
+                return r;
+        snprintf(path, sizeof(path), "/proc/%d/gid_map", (int) pid);
+        return write_string(path, map);
+}
+
+/* newroot + path, as one absolute path. */
+static void under(char *buf, size_t size, const char *newroot, const char *path) {
+        snprintf(buf, size, "%s%s", newroot, path);
+}
+
+static bool is_dir(const char *path) {
+        struct stat st;
+        return lstat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+static int bind_mount(const char *src, const char *dst, bool read_only) {
+        if (mount(src, dst, NULL, MS_BIND | MS_REC, NULL) < 0)
+                return negative_errno();
+        if (read_only && mount(NULL, dst, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV, NULL) < 0)
+                return negative_errno();
+        return 0;
+}
+
+/* A minimal /dev: the usual character devices, a private devpts and shm. */
+static int setup_dev(const char *newroot, uint32_t base, char *error, size_t esize) {
+        static const char *const nodes[] = { "null", "zero", "full", "random", "urandom", "tty", "fuse", "net/tun" };
+        static const char *const links[][2] = {
+                { "fd", "/proc/self/fd" },      { "stdin", "/proc/self/fd/0" }, { "stdout", "/proc/self/fd/1" },
+                { "stderr", "/proc/self/fd/2" }, { "ptmx", "pts/ptmx" },        { "core", "/proc/kcore" },
+        };
+        char dev[2048], p[4096];
+        int r;
+
+        under(dev, sizeof(dev), newroot, "/dev");
+        if (mount("tmpfs", dev, "tmpfs", MS_NOSUID | MS_NOEXEC, "mode=0755,size=65536k,nr_inodes=4096") < 0) {
+                snprintf(error, esize, "cannot mount /dev: %m");
+                return negative_errno();
+        }
+        for (size_t i = 0; i < ELEMENTSOF(nodes); i++) {
+                char host[64];
+                struct stat st;
+                int fd;
+
+                snprintf(host, sizeof(host), "/dev/%s", nodes[i]);
+                /* fuse and tun only where the host has them. */
+                if (stat(host, &st) < 0 || !S_ISCHR(st.st_mode))
+                        continue;
+                snprintf(p, sizeof(p), "%s/%s", dev, nodes[i]);
+                if (strchr(nodes[i], '/')) {
+                        char d[4096];
+                        snprintf(d, sizeof(d), "%s/net", dev);
+                        (void) mkdir(d, 0755);
+                }
+                fd = open(p, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0644);
+                if (fd < 0) {
+                        snprintf(error, esize, "cannot create /dev/%s: %m", nodes[i]);
+                        return negative_errno();
+                }
+                close(fd);
+                if (mount(host, p, NULL, MS_BIND, NULL) < 0) {
+                        snprintf(error, esize, "cannot bind %s: %m", host);
+                        return negative_errno();
+                }
+        }
+        for (size_t i = 0; i < ELEMENTSOF(links); i++) {
+                snprintf(p, sizeof(p), "%s/%s", dev, links[i][0]);
+                if (symlink(links[i][1], p) < 0) {
+                        snprintf(error, esize, "cannot create /dev/%s: %m", links[i][0]);
+                        return negative_errno();
+                }
+        }
+        snprintf(p, sizeof(p), "%s/pts", dev);
+        if (mkdir(p, 0755) < 0 ||
+            mount("devpts", p, "devpts", MS_NOSUID | MS_NOEXEC, "newinstance,ptmxmode=0666,mode=0620") < 0) {
+                snprintf(error, esize, "cannot mount /dev/pts: %m");
+                return negative_errno();
+        }
+        snprintf(p, sizeof(p), "%s/shm", dev);
+        {
+                char opts[64];
+                /* uid 0 of the job's user namespace: the job owns it. */
+                snprintf(opts, sizeof(opts), "mode=1777,size=262144k,uid=0,gid=0");
+                if (mkdir(p, 0755) < 0 || mount("tmpfs", p, "tmpfs", MS_NOSUID | MS_NODEV, opts) < 0) {
+                        snprintf(error, esize, "cannot mount /dev/shm: %m");
+                        return negative_errno();
+                }
+        }
+        /* The rest of the tree is read-only; /dev itself is too, once filled. */
+        r = mount(NULL, dev, NULL, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NOEXEC, "mode=0755,size=65536k,nr_inodes=4096");
+        if (r < 0) {
+                snprintf(error, esize, "cannot make /dev read-only: %m");
+                return negative_errno();
+        }
+        return 0;
+}
+
+/* Directories the job writes to, on its disk or under its job dir. */
+static int make_owned_dir(int dirfd, const char *name, uint32_t base) {
+        _cleanup_close_ int fd = -1;
+        int r;
+
+        r = mkdir_safe_at(dirfd, name, 0755);
+        if (r < 0)
+                return r;
+        fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0)
+                return negative_errno();
+        if (fchown(fd, base, base) < 0)
+                return negative_errno();
+        return 0;
+}
+
+/* Runs in the first child, as real root, in a fresh mount namespace (M1):
+ * mounts the job's disk (ext4 may only be mounted by real root) and
+ * creates the directories the job writes to.  The job has not run yet, and
+ * every path here is ours. */
+static int setup_disk(const SandboxSpec *s, char *ret_src, size_t src_size, int *ret_disk_fd, char *error, size_t esize) {
+        _cleanup_close_ int disk_fd = -1;
+        int src_fd, r;
+
+        if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0) {
+                snprintf(error, esize, "cannot make mounts private: %m");
+                return negative_errno();
+        }
+        if (s->disk) {
+                snprintf(ret_src, src_size, "%s/disk", s->job_dir);
+                r = mkdir_safe_at(s->job_dir_fd, "disk", 0700);
+                if (r >= 0)
+                        r = job_disk_mount(s->job_dir_fd, DISK_IMAGE, ret_src, NULL);
+                if (r < 0) {
+                        snprintf(error, esize, "cannot mount the job's disk: %s", strerror(-r));
+                        return r;
+                }
+                disk_fd = open(ret_src, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                if (disk_fd < 0) {
+                        snprintf(error, esize, "cannot open the job's disk: %m");
+                        return negative_errno();
+                }
+                src_fd = disk_fd;
+        } else {
+                snprintf(ret_src, src_size, "%s", s->job_dir);
+                src_fd = s->job_dir_fd;
+        }
+        if ((r = make_owned_dir(src_fd, "home", s->uid_base)) < 0 || (r = make_owned_dir(src_fd, "tmp", s->uid_base)) < 0 ||
+            (r = make_owned_dir(src_fd, "var-tmp", s->uid_base)) < 0 || (r = make_owned_dir(src_fd, "run", s->uid_base)) < 0) {
+                snprintf(error, esize, "cannot create the job's writable directories: %s", strerror(-r));
+                return r;
+        }
+        r = mkdir_safe_at(s->job_dir_fd, "root", 0755);
+        if (r < 0) {
+                snprintf(error, esize, "cannot create the job's root: %s", strerror(-r));
+                return r;
+        }
+        *ret_disk_fd = TAKE_FD(disk_fd);
+        return 0;
+}
+
+/* Runs in the job's init (root of the job's user namespace, in a mount
+ * namespace owned by it): builds the job's root under <job_dir>/root out
+ * of the host tree, read-only, with our hides and writable places. */
+static int setup_root(const SandboxSpec *s, const char *newroot, const char *src, char *error, size_t esize) {
+        struct mount_attr ro = { .attr_set = MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV };
+        static const char *const hidden[] = { "/root", "/home", "/etc/hostd" };
+        char p[4096], from[4096];
+        int r;
+
+        /* The host, read-only, nosuid and nodev everywhere below. */
+        if (mount("/", newroot, NULL, MS_BIND | MS_REC, NULL) < 0) {
+                snprintf(error, esize, "cannot bind the host root: %m");
+                return negative_errno();
+        }
+        if (mount_setattr(AT_FDCWD, newroot, AT_RECURSIVE, &ro, sizeof(ro)) < 0) {
+                snprintf(error, esize, "cannot make the host read-only: %m");
+                return negative_errno();
+        }
+
+        /* The job's writable places first: hides and home below may lie
+         * under them (a state dir in /tmp, as in tests). */
+        {
+                static const char *const places[][2] = { { "tmp", "/tmp" }, { "var-tmp", "/var/tmp" }, { "run", "/run" } };
+                for (size_t i = 0; i < ELEMENTSOF(places); i++) {
+                        snprintf(from, sizeof(from), "%s/%s", src, places[i][0]);
+                        under(p, sizeof(p), newroot, places[i][1]);
+                        if (!is_dir(p) || bind_mount(from, p, false) < 0) {
+                                snprintf(error, esize, "cannot mount %s: %m", places[i][1]);
+                                return negative_errno();
+                        }
+                }
+        }
+
+        /* Hidden: hostd's state (other jobs, keys, records), operators'
+         * homes, hostd's config. */
+        for (size_t i = 0; i < ELEMENTSOF(hidden) + 1 + strv_length(s->hide); i++) {
+                const char *h = i < ELEMENTSOF(hidden) ? hidden[i] :
+                                i == ELEMENTSOF(hidden) ? s->state_dir : s->hide[i - ELEMENTSOF(hidden) - 1];
+
+                under(p, sizeof(p), newroot, h);
+                if (!is_dir(p))
+                        continue;
+                if (mount("tmpfs", p, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=0755,size=1024k,nr_inodes=1024") < 0) {
+                        snprintf(error, esize, "cannot hide %s: %m", h);
+                        return negative_errno();
+                }
+        }
+
+        /* Home at the same path as outside, so user_dir means the same. */
+        under(p, sizeof(p), newroot, s->home);
+        r = mkdir_parents_safe(p, 0755);
+        snprintf(from, sizeof(from), "%s/home", src);
+        if (r < 0 || bind_mount(from, p, false) < 0) {
+                snprintf(error, esize, "cannot mount the job's home: %m");
+                return r < 0 ? r : negative_errno();
+        }
+
+        r = setup_dev(newroot, s->uid_base, error, esize);
+        if (r < 0)
+                return r;
+
+        /* The job's own /proc, on top of the host's: the host's must still be
+         * visible here for the kernel to allow it (mount_too_revealing), and
+         * the nested namespace below locks ours over it. */
+        under(p, sizeof(p), newroot, "/proc");
+        if (mount("proc", p, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0) {
+                snprintf(error, esize, "cannot mount the job's /proc: %m");
+                return negative_errno();
+        }
+        return 0;
+}
+
+/* ---- the job's init and anchor --------------------------------------------- */
+
+static int bring_up_loopback(void) {
+        struct ifreq ifr = {};
+        _cleanup_close_ int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+
+        if (fd < 0)
+                return negative_errno();
+        snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "lo");
+        if (ioctl(fd, SIOCGIFFLAGS, &ifr) < 0)
+                return negative_errno();
+        ifr.ifr_flags |= IFF_UP;
+        return ioctl(fd, SIOCSIFFLAGS, &ifr) < 0 ? negative_errno() : 0;
+}
+
+static void send_error(int sock, const char *error) {
+        json_object *o = json_object_new_object();
+
+        json_add_string(o, "type", "error");
+        json_add_string(o, "error", error);
+        (void) session_send(sock, o, NULL, 0);
+        json_object_put(o);
+}
+
+static _noreturn_ void wait_forever(bool reap) {
+        sigset_t all;
+
+        sigfillset(&all);
+        sigprocmask(SIG_BLOCK, &all, NULL);
+        for (;;) {
+                siginfo_t si;
+                while (reap && waitpid(-1, NULL, WNOHANG) > 0)
+                        ;
+                (void) sigwaitinfo(&all, &si);
+        }
+}
+
+/* The anchor: child of the job's init, in a nested user and mount
+ * namespace.  Copying the init's mount namespace into one owned by a new
+ * user namespace locks every mount the init made: the job, root only in
+ * this nested namespace, cannot unmount our hides or our /proc.  Sessions
+ * enter through this process. */
+static _noreturn_ void anchor_main(int sock, int sync_fd) {
+        char c;
+
+        (void) prctl(PR_SET_NAME, SANDBOX_ANCHOR_COMM);
+        if (unshare(CLONE_NEWUSER | CLONE_NEWNS) < 0) {
+                send_error(sock, "cannot create the nested namespaces");
+                _exit(1);
+        }
+        /* The init writes our maps (identity: 0..65535 of the job).  Our
+         * credentials changed earlier, which made us non-dumpable and our
+         * /proc files global root's; dumpable just for the write, while no
+         * job process exists that could ptrace us. */
+        (void) prctl(PR_SET_DUMPABLE, 1);
+        if (write(sync_fd, "u", 1) != 1 || read(sync_fd, &c, 1) != 1 || c != 'm') {
+                send_error(sock, "the job's init did not map the nested namespace");
+                _exit(1);
+        }
+        (void) prctl(PR_SET_DUMPABLE, 0);
+        if (setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0 || setgroups(0, NULL) < 0) {
+                send_error(sock, "cannot become root in the nested namespace");
+                _exit(1);
+        }
+        {
+                json_object *o = json_object_new_object();
+                json_add_string(o, "type", "anchor-ready");
+                (void) session_send(sock, o, NULL, 0);
+                json_object_put(o);
+        }
+        close_range(0, ~0U, 0);
+        wait_forever(false);
+}
+
+/* PID 1 of the job: builds its root, moves into it, starts the anchor,
+ * then reaps orphans until it is killed (which ends the whole job). */
+static _noreturn_ void init_main(const SandboxSpec *s, const char *newroot, const char *src, int sock) {
+        char error[512] = "", path[64], map[] = "0 0 65536\n";
+        int sync[2];
+        pid_t anchor;
+        char c;
+
+        (void) prctl(PR_SET_NAME, SANDBOX_INIT_COMM);
+        if (setup_root(s, newroot, src, error, sizeof(error)) < 0)
+                goto fail;
+        if (chdir(newroot) < 0 || syscall(SYS_pivot_root, ".", ".") < 0 || umount2(".", MNT_DETACH) < 0 || chdir("/") < 0) {
+                snprintf(error, sizeof(error), "cannot move into the job's root: %m");
+                goto fail;
+        }
+        if (sethostname(s->job, strlen(s->job)) < 0) {
+                snprintf(error, sizeof(error), "cannot set the hostname: %m");
+                goto fail;
+        }
+        if (s->network == JOB_NETWORK_NONE && bring_up_loopback() < 0) {
+                snprintf(error, sizeof(error), "cannot bring up loopback: %m");
+                goto fail;
+        }
+
+        if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sync) < 0) {
+                snprintf(error, sizeof(error), "socketpair: %m");
+                goto fail;
+        }
+        anchor = fork();
+        if (anchor < 0) {
+                snprintf(error, sizeof(error), "cannot fork the anchor: %m");
+                goto fail;
+        }
+        if (anchor == 0) {
+                close(sync[0]);
+                anchor_main(sock, sync[1]);
+        }
+        close(sync[1]);
+        if (read(sync[0], &c, 1) != 1 || c != 'u')
+                _exit(1);
+        snprintf(path, sizeof(path), "/proc/%d/uid_map", (int) anchor);
+        if (write_string(path, map) < 0)
+                _exit(1);
+        snprintf(path, sizeof(path), "/proc/%d/gid_map", (int) anchor);
+        if (write_string(path, map) < 0 || write(sync[0], "m", 1) != 1)
+                _exit(1);
+        close_range(0, ~0U, 0);
+        wait_forever(true);
+
+fail:
+        send_error(sock, error);
+        _exit(1);
+}
+
+static _noreturn_ void child_fail(int sock, const char *error) {
+        send_error(sock, error);
+        _exit(1);
+}
+
+/* The first child: as real root, a private mount namespace with the job's
+ * disk; then the job's user namespace and the rest, and the job's init. */
+static _noreturn_ void setup_child(const SandboxSpec *s, int sock) {
+        char newroot[4096], src[4096], error[512] = "";
+        int disk_fd = -1, flags;
+        json_object *o;
+        pid_t init;
+
+        snprintf(newroot, sizeof(newroot), "%s/root", s->job_dir);
+        if (unshare(CLONE_NEWNS) < 0)
+                child_fail(sock, "cannot create a mount namespace");
+        if (setup_disk(s, src, sizeof(src), &disk_fd, error, sizeof(error)) < 0)
+                child_fail(sock, error);
+
+        /* Into the job's user namespace; the parent writes our maps. */
+        if (unshare(CLONE_NEWUSER) < 0)
+                child_fail(sock, "cannot create a user namespace");
+        o = json_object_new_object();
+        json_add_string(o, "type", "map-me");
+        if (session_send(sock, o, NULL, 0) < 0)
+                _exit(1);
+        json_object_put(o);
+        o = NULL;
+        if (session_recv(sock, &o, NULL, NULL) < 0 || !streq_ptr(session_type(o), "mapped"))
+                _exit(1);
+        json_object_put(o);
+        if (setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0 || setgroups(0, NULL) < 0)
+                child_fail(sock, "cannot become root in the job's user namespace");
+
+        flags = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS;
+        if (s->network == JOB_NETWORK_NONE)
+                flags |= CLONE_NEWNET;
+        if (unshare(flags) < 0)
+                child_fail(sock, "cannot create the job's namespaces");
+
+        init = fork();
+        if (init < 0)
+                child_fail(sock, "cannot fork the job's init");
+        if (init == 0)
+                init_main(s, newroot, src, sock);
+
+        o = json_object_new_object();
+        json_add_string(o, "type", "init");
+        json_add_int(o, "pid", init);
+        (void) session_send(sock, o, disk_fd >= 0 ? &disk_fd : NULL, disk_fd >= 0 ? 1 : 0);
+        /* The init now belongs to the host's init (or a subreaper). */
+        _exit(0);
+}
+
+/* ---- parent side ----------------------------------------------------------- */
+
+static int recv_timeout(int sock, json_object **ret, int *fds, size_t *n_fds) {
+        struct pollfd p = { .fd = sock, .events = POLLIN };
+        int r;
+
+        r = poll(&p, 1, SETUP_TIMEOUT_MSEC);
+        if (r < 0)
+                return negative_errno();
+        if (r == 0)
+                return -ETIMEDOUT;
+        return session_recv(sock, ret, fds, n_fds);
+}
+
+static int only_child(pid_t pid, pid_t *ret) {
+        _cleanup_free_ char *text = NULL;
+        char path[64];
+        int r, n;
+        long c;
+
+        snprintf(path, sizeof(path), "/proc/%d/task/%d/children", (int) pid, (int) pid);
+        r = read_file_at(AT_FDCWD, path, 4096, false, &text, NULL);
+        if (r < 0)
+                return r;
+        if (sscanf(text, "%ld %n", &c, &n) < 1 || c <= 1 || text[n] != 0)
+                return -ESRCH;
+        *ret = (pid_t) c;
+        return 0;
+}
+
+static int read_comm(pid_t pid, char *buf, size_t size) {
+        char path[64];
+        _cleanup_close_ int fd = -1;
+        ssize_t k;
+
+        snprintf(path, sizeof(path), "/proc/%d/comm", (int) pid);
+        fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+                return negative_errno();
+        k = read(fd, buf, size - 1);
+        if (k <= 0)
+                return -ESRCH;
+        buf[k] = 0;
+        buf[strcspn(buf, "\n")] = 0;
+        return 0;
+}
+
+int sandbox_create(const SandboxSpec *s, Sandbox *ret) {
+        _cleanup_close_ int disk_fd = -1;
+        json_object *o = NULL;
+        int sp[2], fds[SESSION_MSG_FDS_MAX];
+        size_t n_fds = 0;
+        pid_t child, init = 0, anchor = 0;
+        bool ready = false;
+        int64_t a;
+        int r;
+
+        *ret = (Sandbox) { .pidfd = -1, .disk_fd = -1 };
+        if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) < 0)
+                return negative_errno();
+        child = fork();
+        if (child < 0) {
+                r = negative_errno();
+                close(sp[0]);
+                close(sp[1]);
+                return r;
+        }
+        if (child == 0) {
+                sigset_t none;
+
+                close(sp[0]);
+                sigemptyset(&none);
+                sigprocmask(SIG_SETMASK, &none, NULL);
+                setup_child(s, sp[1]);
+        }
+        close(sp[1]);
+
+        /* map-me → mapped, then init (+ disk fd) and anchor-ready in either
+         * order (they come from two processes), or an error. */
+        while (init == 0 || !ready) {
+                const char *type;
+
+                json_object_put(o);
+                o = NULL;
+                n_fds = 0;
+                r = recv_timeout(sp[0], &o, fds, &n_fds);
+                if (r < 0) {
+                        log_job_full_errno(LOG_ERR, r, s->job, NULL, "Sandbox setup did not finish: %m");
+                        goto fail;
+                }
+                for (size_t i = 0; i < n_fds; i++) {
+                        if (disk_fd < 0)
+                                disk_fd = fds[i];
+                        else
+                                close(fds[i]);
+                }
+                type = session_type(o);
+                if (streq_ptr(type, "map-me")) {
+                        json_object *m = json_object_new_object();
+
+                        r = write_maps(child, s->uid_base);
+                        if (r < 0) {
+                                log_job_full_errno(LOG_ERR, r, s->job, NULL, "Cannot write the uid/gid maps: %m");
+                                json_object_put(m);
+                                goto fail;
+                        }
+                        json_add_string(m, "type", "mapped");
+                        r = session_send(sp[0], m, NULL, 0);
+                        json_object_put(m);
+                        if (r < 0)
+                                goto fail;
+                } else if (streq_ptr(type, "init") && session_get_int(o, "pid", 2, INT32_MAX, &a) >= 0)
+                        init = (pid_t) a;
+                else if (streq_ptr(type, "anchor-ready"))
+                        ready = true;
+                else {
+                        log_job(LOG_ERR, s->job, NULL, "Sandbox setup failed: %s",
+                                strempty(session_get_string(o, "error", 512)));
+                        r = -EIO;
+                        goto fail;
+                }
+        }
+        json_object_put(o);
+        o = NULL;
+        close(sp[0]);
+        (void) waitpid(child, NULL, 0);
+
+        /* The anchor's host pid: the init's only child. */
+        r = only_child(init, &anchor);
+        if (r < 0) {
+                log_job_full_errno(LOG_ERR, r, s->job, NULL, "Cannot find the job's anchor: %m");
+                goto fail;
+        }
+        ret->pidfd = pidfd_open_(anchor);
+        if (ret->pidfd < 0)
+                return log_job_full_errno(LOG_ERR, errno, s->job, NULL, "Cannot open the anchor's pidfd: %m");
+        ret->anchor = anchor;
+        ret->init = init;
+        ret->disk_fd = TAKE_FD(disk_fd);
+        log_job(LOG_INFO, s->job, NULL, "Sandbox ready: anchor pid %d, uids %u-%u%s", (int) anchor, s->uid_base,
+                s->uid_base + 65535, s->disk ? ", disk quota" : "");
+        return 0;
+
+fail:
+        json_object_put(o);
+        close(sp[0]);
+        (void) kill(child, SIGKILL);
+        /* Killing PID 1 of a pid namespace kills everything in it. */
+        if (init > 0)
+                (void) kill(init, SIGKILL);
+        (void) waitpid(child, NULL, 0);
+        return r < 0 ? r : -EIO;
+}
+
+int sandbox_adopt(pid_t pid, uint32_t uid_base, Sandbox *ret) {
+        _cleanup_free_ char *map = NULL, *stat_text = NULL;
+        _cleanup_close_ int pidfd = -1;
+        char path[64], comm[32];
+        unsigned long inside, outside, count;
+        pid_t init, child;
+        const char *p;
+        int r;
+
+        *ret = (Sandbox) { .pidfd = -1, .disk_fd = -1 };
+        if (pid <= 1)
+                return -ESRCH;
+        /* Open first, check after: the pidfd pins the process we check. */
+        pidfd = pidfd_open_(pid);
+        if (pidfd < 0)
+                return negative_errno();
+        if (read_comm(pid, comm, sizeof(comm)) < 0 || !streq(comm, SANDBOX_ANCHOR_COMM))
+                return -ESRCH;
+        snprintf(path, sizeof(path), "/proc/%d/uid_map", (int) pid);
+        r = read_file_at(AT_FDCWD, path, 4096, false, &map, NULL);
+        if (r < 0)
+                return r;
+        if (sscanf(map, "%lu %lu %lu", &inside, &outside, &count) != 3 || inside != 0 || outside != uid_base ||
+            count != 65536)
+                return -ESRCH;
+        /* Its parent is the job's init, whose only child it is. */
+        snprintf(path, sizeof(path), "/proc/%d/stat", (int) pid);
+        r = read_file_at(AT_FDCWD, path, 4096, false, &stat_text, NULL);
+        if (r < 0)
+                return r;
+        p = strrchr(stat_text, ')');
+        if (!p || sscanf(p, ") %*c %d", &init) != 1 || read_comm(init, comm, sizeof(comm)) < 0 ||
+            !streq(comm, SANDBOX_INIT_COMM) || only_child(init, &child) < 0 || child != pid)
+                return -ESRCH;
+        ret->anchor = pid;
+        ret->init = init;
+        ret->pidfd = TAKE_FD(pidfd);
+        return 0;
+}
+
+void sandbox_close(Sandbox *s) {
+        s->pidfd = safe_close(s->pidfd);
+        s->disk_fd = safe_close(s->disk_fd);
+}
+
+int sandbox_enter(int pidfd, pid_t anchor, const char *home) {
+        int flags = CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS;
+        struct stat a, b;
+        char path[64];
+
+        /* Join the anchor's net namespace only if it has its own
+         * (Network=none): the host's belongs to the initial user namespace,
+         * which the job's credentials may not enter. */
+        snprintf(path, sizeof(path), "/proc/%d/ns/net", (int) anchor);
+        if (stat("/proc/self/ns/net", &a) < 0 || stat(path, &b) < 0)
+                return negative_errno();
+        if (a.st_ino != b.st_ino || a.st_dev != b.st_dev)
+                flags |= CLONE_NEWNET;
+        /* Two steps: ipc, uts and net belong to the job's outer user
+         * namespace, which the nested one's credentials do not control, so
+         * they are joined while we are still host root. */
+        if (setns(pidfd, flags & ~(CLONE_NEWUSER | CLONE_NEWNS)) < 0)
+                return negative_errno();
+        if (setns(pidfd, CLONE_NEWUSER | CLONE_NEWNS) < 0)
+                return negative_errno();
+        if (setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0 || setgroups(0, NULL) < 0)
+                return negative_errno();
+        if (chdir(home) < 0)
+                return negative_errno();
+        return 0;
+}

@@ -1,0 +1,327 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Unit test of podman-config.c (needs no podman).
+ *
+ *   test-podman-config                  the unit test
+ *   test-podman-config --write HOME [host|none]
+ *                                       writes the config into HOME for the
+ *                                       job owning HOME and prints the env, one
+ *                                       "K=V" a line: the by-hand integration
+ *                                       check of docs/podman-in-jobs.md */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "fileio.h"
+#include "macros.h"
+#include "podman-config.h"
+#include "test-util.h"
+
+static char base[] = "/tmp/test-podman-config.XXXXXX";
+static uid_t job_uid;
+static gid_t job_gid;
+
+static char *read_at(int dfd, const char *path) {
+        char *s = NULL;
+        size_t n;
+
+        if (read_file_at(dfd, path, 64 * 1024, 1, &s, &n) < 0)
+                return NULL;
+        return s;
+}
+
+static bool owned_by_job(int dfd, const char *path, mode_t mode) {
+        struct stat st;
+
+        if (fstatat(dfd, path, &st, AT_SYMLINK_NOFOLLOW) < 0)
+                return false;
+        return st.st_uid == job_uid && st.st_gid == job_gid && (st.st_mode & 07777) == mode;
+}
+
+static bool strv_has(char **l, const char *s) {
+        STRV_FOREACH(i, l)
+                if (streq(*i, s))
+                        return true;
+        return false;
+}
+
+/* No ".#tmp-" leftovers in dir. */
+static bool no_temporaries(int dfd, const char *dir) {
+        _cleanup_closedir_ DIR *d = NULL;
+        struct dirent *de;
+        int fd;
+
+        fd = openat(dfd, dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0)
+                return false;
+        d = fdopendir(fd);
+        if (!d) {
+                close(fd);
+                return false;
+        }
+        while ((de = readdir(d)))
+                if (startswith(de->d_name, ATOMIC_TMP_PREFIX))
+                        return false;
+        return true;
+}
+
+/* A fresh job home below base: returns its fd, path in *ret_path. */
+static int make_home(const char *name, char **ret_path) {
+        _cleanup_free_ char *p = NULL;
+        int fd;
+
+        if (asprintf(&p, "%s/%s", base, name) < 0)
+                return -ENOMEM;
+        if (mkdir(p, 0700) < 0 || chown(p, job_uid, job_gid) < 0)
+                return negative_errno();
+        fd = open(p, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0)
+                return negative_errno();
+        *ret_path = TAKE_PTR(p);
+        return fd;
+}
+
+static void test_write(void) {
+        _cleanup_free_ char *home = NULL, *cc = NULL, *sc = NULL, *want = NULL, *cc2 = NULL;
+        _cleanup_strv_free_ char **env = NULL, **env2 = NULL;
+        _cleanup_close_ int fd = -1;
+
+        fd = make_home("plain", &home);
+        CHECK_MSG(fd >= 0, "make_home: %s", strerror(-fd));
+        if (fd < 0)
+                return;
+
+        CHECK(podman_config_write(fd, home, job_uid, job_gid, JOB_NETWORK_HOST, "runc", &env) == 0);
+
+        cc = read_at(fd, PODMAN_CONTAINERS_CONF);
+        sc = read_at(fd, PODMAN_STORAGE_CONF);
+        CHECK(cc && sc);
+
+        CHECK_STR_CONTAINS(sc, "[storage]\n");
+        CHECK_STR_CONTAINS(sc, "driver = \"overlay\"\n");
+        CHECK(asprintf(&want, "graphroot = \"%s/.local/share/containers/storage\"\n", home) > 0);
+        CHECK_STR_CONTAINS(sc, want);
+        CHECK_STR_CONTAINS(sc, "runroot = \"/run/user/0/containers\"\n");
+        CHECK(!str_contains(sc, "mount_program"));
+
+        CHECK_STR_CONTAINS(cc, "[containers]\n");
+        CHECK_STR_CONTAINS(cc, "netns = \"host\"\n");
+        CHECK_STR_CONTAINS(cc, "cgroups = \"enabled\"\n");
+        CHECK_STR_CONTAINS(cc, "[engine]\n");
+        CHECK_STR_CONTAINS(cc, "cgroup_manager = \"cgroupfs\"\n");
+        CHECK_STR_CONTAINS(cc, "events_logger = \"file\"\n");
+        CHECK_STR_CONTAINS(cc, "runtime = \"runc\"\n");
+        CHECK_STR_CONTAINS(cc, "lock_type = \"file\"\n");
+        CHECK_STR_CONTAINS(cc, "tmp_dir = \"/run/user/0/libpod/tmp\"\n");
+        free(want);
+        want = NULL;
+        CHECK(asprintf(&want, "static_dir = \"%s/.local/share/containers/storage/libpod\"\n", home) > 0);
+        CHECK_STR_CONTAINS(cc, want);
+        free(want);
+        want = NULL;
+        CHECK(asprintf(&want, "image_copy_tmp_dir = \"%s/.local/share/containers/tmp\"\n", home) > 0);
+        CHECK_STR_CONTAINS(cc, want);
+        /* [containers] keys must come before [engine]. */
+        CHECK(cc && strstr(cc, "netns") < strstr(cc, "[engine]"));
+
+        CHECK(owned_by_job(fd, ".config", 0755));
+        CHECK(owned_by_job(fd, ".config/containers", 0755));
+        CHECK(owned_by_job(fd, PODMAN_CONTAINERS_CONF, 0644));
+        CHECK(owned_by_job(fd, PODMAN_STORAGE_CONF, 0644));
+        CHECK(owned_by_job(fd, ".local/share/containers", 0700));
+        CHECK(owned_by_job(fd, PODMAN_IMAGE_COPY_TMP_DIR, 0700));
+        CHECK(no_temporaries(fd, PODMAN_CONFIG_DIR));
+
+        CHECK(strv_length(env) == 4);
+        free(want);
+        want = NULL;
+        CHECK(asprintf(&want, "CONTAINERS_CONF=%s/.config/containers/containers.conf", home) > 0);
+        CHECK(strv_has(env, want));
+        free(want);
+        want = NULL;
+        CHECK(asprintf(&want, "CONTAINERS_STORAGE_CONF=%s/.config/containers/storage.conf", home) > 0);
+        CHECK(strv_has(env, want));
+        CHECK(strv_has(env, "_CONTAINERS_USERNS_CONFIGURED=1"));
+        CHECK(strv_has(env, "XDG_RUNTIME_DIR=/run/user/0"));
+
+        /* Rewriting (hostd restart) replaces the files in place, with crun now. */
+        CHECK(podman_config_write(fd, home, job_uid, job_gid, JOB_NETWORK_NONE, "crun", &env2) == 0);
+        cc2 = read_at(fd, PODMAN_CONTAINERS_CONF);
+        CHECK_STR_CONTAINS(cc2, "runtime = \"crun\"\n");
+        CHECK_STR_CONTAINS(cc2, "cgroups = \"disabled\"\n");
+        CHECK_STR_CONTAINS(cc2, "netns = \"host\"\n");
+        CHECK(owned_by_job(fd, PODMAN_CONTAINERS_CONF, 0644));
+        CHECK(no_temporaries(fd, PODMAN_CONFIG_DIR));
+
+        /* No runtime: podman's default, no env wanted. */
+        CHECK(podman_config_write(fd, home, job_uid, job_gid, JOB_NETWORK_HOST, NULL, NULL) == 0);
+        free(cc2);
+        cc2 = read_at(fd, PODMAN_CONTAINERS_CONF);
+        CHECK(cc2 && !strstr(cc2, "runtime ="));
+}
+
+static void test_planted_symlinks(void) {
+        _cleanup_free_ char *home = NULL, *outside = NULL, *target = NULL, *s = NULL;
+        _cleanup_strv_free_ char **env = NULL;
+        _cleanup_close_ int fd = -1, ofd = -1;
+        struct stat st;
+
+        fd = make_home("planted", &home);
+        CHECK(fd >= 0);
+        if (fd < 0)
+                return;
+        /* A directory of "root" the job must not be able to write into. */
+        CHECK(asprintf(&outside, "%s/outside", base) > 0);
+        CHECK(mkdir(outside, 0755) >= 0);
+        ofd = open(outside, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        CHECK(ofd >= 0);
+
+        /* .config -> outside */
+        CHECK(symlinkat(outside, fd, ".config") >= 0);
+        CHECK(podman_config_write(fd, home, job_uid, job_gid, JOB_NETWORK_HOST, "runc", &env) == -ELOOP);
+        CHECK(env == NULL);
+        CHECK(fstatat(ofd, "containers", &st, AT_SYMLINK_NOFOLLOW) < 0 && errno == ENOENT);
+
+        /* .config/containers -> outside */
+        CHECK(unlinkat(fd, ".config", 0) >= 0);
+        CHECK(mkdirat(fd, ".config", 0755) >= 0);
+        CHECK(symlinkat(outside, fd, ".config/containers") >= 0);
+        CHECK(podman_config_write(fd, home, job_uid, job_gid, JOB_NETWORK_HOST, "runc", NULL) == -ELOOP);
+        CHECK(fstatat(ofd, "containers.conf", &st, AT_SYMLINK_NOFOLLOW) < 0 && errno == ENOENT);
+        CHECK(fstatat(ofd, "storage.conf", &st, AT_SYMLINK_NOFOLLOW) < 0 && errno == ENOENT);
+
+        /* .local -> outside */
+        CHECK(unlinkat(fd, ".config/containers", 0) >= 0);
+        CHECK(symlinkat(outside, fd, ".local") >= 0);
+        CHECK(podman_config_write(fd, home, job_uid, job_gid, JOB_NETWORK_HOST, "runc", NULL) == -ELOOP);
+        CHECK(fstatat(ofd, "share", &st, AT_SYMLINK_NOFOLLOW) < 0 && errno == ENOENT);
+        CHECK(unlinkat(fd, ".local", 0) >= 0);
+
+        /* .config/containers/containers.conf -> outside/victim: the link is
+         * replaced, the victim untouched. */
+        CHECK(asprintf(&target, "%s/victim", outside) > 0);
+        CHECK(write_file_atomic_at(ofd, "victim", "precious\n", 9, 0644) >= 0);
+        /* (the refused call above already made .config/containers) */
+        CHECK(mkdir_safe_at(fd, ".config/containers", 0755) >= 0);
+        CHECK(symlinkat(target, fd, PODMAN_CONTAINERS_CONF) >= 0);
+        CHECK(podman_config_write(fd, home, job_uid, job_gid, JOB_NETWORK_HOST, "runc", NULL) == 0);
+        CHECK(fstatat(fd, PODMAN_CONTAINERS_CONF, &st, AT_SYMLINK_NOFOLLOW) >= 0 && S_ISREG(st.st_mode));
+        s = read_at(ofd, "victim");
+        CHECK(streq_ptr(s, "precious\n"));
+        CHECK(fstatat(ofd, "victim", &st, AT_SYMLINK_NOFOLLOW) >= 0 && st.st_uid == getuid());
+
+        /* A directory in place of a file: refused, nothing else harmed. */
+        CHECK(unlinkat(fd, PODMAN_STORAGE_CONF, 0) >= 0);
+        CHECK(mkdirat(fd, PODMAN_STORAGE_CONF, 0755) >= 0);
+        CHECK(podman_config_write(fd, home, job_uid, job_gid, JOB_NETWORK_HOST, "runc", NULL) < 0);
+        CHECK(no_temporaries(fd, PODMAN_CONFIG_DIR));
+
+        /* A file in place of a directory. */
+        _cleanup_free_ char *home2 = NULL;
+        _cleanup_close_ int fd2 = make_home("file-in-place", &home2);
+        CHECK(fd2 >= 0);
+        CHECK(write_file_atomic_at(fd2, ".config", "x", 1, 0644) >= 0);
+        CHECK(podman_config_write(fd2, home2, job_uid, job_gid, JOB_NETWORK_HOST, "runc", NULL) == -ENOTDIR);
+}
+
+static void test_bad_arguments(void) {
+        _cleanup_free_ char *home = NULL;
+        _cleanup_close_ int fd = make_home("bad", &home);
+        char **env = NULL;
+
+        CHECK(fd >= 0);
+        CHECK(podman_config_write(-1, home, job_uid, job_gid, JOB_NETWORK_HOST, "runc", &env) == -EINVAL);
+        CHECK(podman_config_write(fd, NULL, job_uid, job_gid, JOB_NETWORK_HOST, "runc", &env) == -EINVAL);
+        CHECK(podman_config_write(fd, "relative/home", job_uid, job_gid, JOB_NETWORK_HOST, "runc", &env) == -EINVAL);
+        CHECK(podman_config_write(fd, "/", job_uid, job_gid, JOB_NETWORK_HOST, "runc", &env) == -EINVAL);
+        CHECK(podman_config_write(fd, "/home/a\"b", job_uid, job_gid, JOB_NETWORK_HOST, "runc", &env) == -EINVAL);
+        CHECK(podman_config_write(fd, "/home/a\\b", job_uid, job_gid, JOB_NETWORK_HOST, "runc", &env) == -EINVAL);
+        CHECK(podman_config_write(fd, "/home/a\nb", job_uid, job_gid, JOB_NETWORK_HOST, "runc", &env) == -EINVAL);
+        CHECK(podman_config_write(fd, "/home/../etc", job_uid, job_gid, JOB_NETWORK_HOST, "runc", &env) == -EINVAL);
+        CHECK(podman_config_write(fd, "/home/a/", job_uid, job_gid, JOB_NETWORK_HOST, "runc", &env) == -EINVAL);
+        CHECK(podman_config_write(fd, home, job_uid, job_gid, (JobNetwork) 42, "runc", &env) == -EINVAL);
+        CHECK(podman_config_write(fd, home, job_uid, job_gid, JOB_NETWORK_HOST, "kata", &env) == -EINVAL);
+        CHECK(env == NULL);
+        /* Nothing written by refused calls. */
+        struct stat st;
+        CHECK(fstatat(fd, ".config", &st, AT_SYMLINK_NOFOLLOW) < 0 && errno == ENOENT);
+}
+
+static void test_pick_runtime(void) {
+        CHECK(streq_ptr(podman_pick_runtime_for(1, 1, 1), "crun"));
+        CHECK(streq_ptr(podman_pick_runtime_for(1, 0, 1), "runc"));
+        CHECK(streq_ptr(podman_pick_runtime_for(1, 1, 0), "crun"));
+        CHECK(streq_ptr(podman_pick_runtime_for(0, 1, 1), "runc"));
+        CHECK(streq_ptr(podman_pick_runtime_for(0, 0, 1), "runc"));
+        CHECK(streq_ptr(podman_pick_runtime_for(0, 1, 0), "crun"));
+        CHECK(podman_pick_runtime_for(0, 0, 0) == NULL);
+        CHECK(podman_pick_runtime_for(1, 0, 0) == NULL);
+        CHECK(streq(podman_cgroups_mode("crun"), "disabled"));
+        CHECK(streq(podman_cgroups_mode("runc"), "enabled"));
+        CHECK(streq(podman_cgroups_mode(NULL), "enabled"));
+
+        const char *r = podman_pick_runtime();
+        printf("podman_pick_runtime() on this host: %s\n", str_or_null(r));
+        if (access("/usr/bin/runc", X_OK) >= 0 || access("/usr/bin/crun", X_OK) >= 0)
+                CHECK(r != NULL);
+}
+
+static int write_mode(const char *home, const char *net) {
+        _cleanup_strv_free_ char **env = NULL;
+        _cleanup_close_ int fd = -1;
+        const char *runtime;
+        struct stat st;
+        int r;
+
+        fd = open(home, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0 || fstat(fd, &st) < 0) {
+                fprintf(stderr, "%s: %m\n", home);
+                return EXIT_FAILURE;
+        }
+        runtime = podman_pick_runtime();
+        r = podman_config_write(fd, home, st.st_uid, st.st_gid,
+                                streq_ptr(net, "none") ? JOB_NETWORK_NONE : JOB_NETWORK_HOST, runtime, &env);
+        if (r < 0) {
+                fprintf(stderr, "podman_config_write: %s\n", strerror(-r));
+                return EXIT_FAILURE;
+        }
+        STRV_FOREACH(e, env)
+                printf("%s\n", *e);
+        return EXIT_SUCCESS;
+}
+
+static int rm_base(void) {
+        _cleanup_free_ char *cmd = NULL;
+
+        /* base is ours (mkdtemp) and holds only what the test made. */
+        if (asprintf(&cmd, "rm -rf --one-file-system -- '%s'", base) < 0)
+                return -ENOMEM;
+        return system(cmd);
+}
+
+int main(int argc, char *argv[]) {
+        if (argc >= 3 && streq(argv[1], "--write"))
+                return write_mode(argv[2], argc >= 4 ? argv[3] : NULL);
+
+        /* As root, hand the files to a job-like uid (the first job's range);
+         * otherwise the ownership checks use our own ids. */
+        job_uid = geteuid() == 0 ? 524288 : geteuid();
+        job_gid = geteuid() == 0 ? 524288 : getegid();
+
+        if (!mkdtemp(base)) {
+                perror("mkdtemp");
+                return EXIT_FAILURE;
+        }
+
+        test_write();
+        test_planted_symlinks();
+        test_bad_arguments();
+        test_pick_runtime();
+
+        (void) rm_base();
+        return test_summary("test-podman-config");
+}
