@@ -93,6 +93,28 @@ static json_object *job_answer(Daemon *d, const Job *j) {
         /* Pins this host's keys for exactly what the client will type. */
         if (host_keys_known_hosts(&d->host_keys, a.host, a.port, &known_hosts) >= 0)
                 json_add_string(o, "known_hosts", known_hosts);
+        if (j->state == JOB_ACTIVE) {
+                JobUsage u;
+                json_object *uo = json_object_new_object();
+
+                job_sandbox_usage(&d->enforcement, j, &u);
+                if (u.has_cpu) {
+                        usec_t age = now(CLOCK_REALTIME) - j->created;
+                        char rate[32];
+
+                        json_object_object_add(uo, "cpu_seconds", json_object_new_double((double) u.cpu_usec / 1e6));
+                        /* Average CPUs used since the job started, comparable to quota.cpus. */
+                        snprintf(rate, sizeof(rate), "%.2f", age > 0 ? (double) u.cpu_usec / (double) age : 0.0);
+                        json_object_object_add(uo, "cpus", json_object_new_double_s(strtod(rate, NULL), rate));
+                }
+                if (u.has_memory)
+                        json_add_int(uo, "memory_bytes", (int64_t) u.memory);
+                if (u.has_disk) {
+                        json_add_int(uo, "disk_bytes", (int64_t) u.disk_used);
+                        json_add_int(uo, "disk_total_bytes", (int64_t) u.disk_total);
+                }
+                json_object_object_add(o, "usage", uo);
+        }
         return o;
 }
 
@@ -155,11 +177,56 @@ static int platform_check(Daemon *d, const char *platform, ApiError *e) {
 
 static void verb_capacity(Daemon *d, const Args *a, ApiReplyFn reply, void *userdata);
 
+/* What this host enforces, measured at start; never pretend. */
+static json_object *enforcement_to_json(const Enforcement *e) {
+        json_object *enf = json_object_new_object(), *cg = json_object_new_object(), *notes = json_object_new_array();
+        bool cgroups = e->systemd || e->cgroup.root[0];
+        static const char *const names[] = { "cpu", "memory", "pids", "io" };
+        const bool have[] = { e->cgroup.cpu, e->cgroup.memory, e->cgroup.pids, e->cgroup.io };
+        char note[512], missing[64] = "";
+
+        json_add_string(enf, "stage", e->sandbox ? "sandbox" : "none");
+        json_object_object_add(enf, "job_isolation", json_object_new_boolean(e->sandbox));
+        json_object_object_add(enf, "uid_range", json_object_new_boolean(e->sandbox));
+        json_object_object_add(enf, "namespaces", json_object_new_boolean(e->sandbox));
+        json_add_string(enf, "cgroup_manager", e->systemd ? "systemd" : cgroups ? "cgroupfs" : NULL);
+        json_object_object_add(enf, "cgroup_kill", json_object_new_boolean(e->systemd || e->cgroup.kill));
+        for (size_t i = 0; i < ELEMENTSOF(names); i++) {
+                /* Under systemd the scope gets every controller the host has. */
+                bool on = e->systemd ? true : have[i];
+                json_object_object_add(cg, names[i], json_object_new_boolean(on));
+                if (!on) {
+                        size_t l = strlen(missing);
+                        snprintf(missing + l, sizeof(missing) - l, "%s%s", l ? ", " : "", names[i]);
+                }
+        }
+        json_object_object_add(enf, "cgroup", cg);
+        json_object_object_add(enf, "seccomp", json_object_new_boolean(e->seccomp));
+        json_object_object_add(enf, "disk_quota", json_object_new_boolean(e->disk_quota));
+        json_add_string(enf, "podman_runtime", e->runtime);
+        if (missing[0]) {
+                snprintf(note, sizeof(note), "not enforced here: %s limits (the cgroup v2 hierarchy%s%s has no such "
+                         "controller); jobs run without them", missing, e->cgroup.root[0] ? " at " : "",
+                         e->cgroup.root);
+                json_object_array_add(notes, json_object_new_string(note));
+        }
+        if (!cgroups)
+                json_object_array_add(notes, json_object_new_string(
+                        "no cgroup v2 here: a job's processes are found by uid range and pid namespace for release"));
+        if (!e->disk_quota)
+                json_object_array_add(notes, json_object_new_string(
+                        "no disk quota here (no loop devices or mkfs.ext4): a job can fill the state dir's filesystem"));
+        if (!e->seccomp)
+                json_object_array_add(notes, json_object_new_string("no seccomp in this kernel: the job filter is not applied"));
+        json_object_object_add(enf, "notes", notes);
+        return enf;
+}
+
 static json_object *build_capacity(Daemon *d) {
         Registry *r = d->registry;
         const Policy *p = d->policy;
         HostMeasurement m;
-        json_object *o, *slots, *platforms = NULL, *resources = NULL, *enf, *cg, *notes, *health, *problems, *keys = NULL;
+        json_object *o, *slots, *platforms = NULL, *resources = NULL, *health, *problems, *keys = NULL;
         unsigned used = registry_slots_used(r);
         const char *why = NULL;
         char whybuf[1200];
@@ -211,28 +278,7 @@ static json_object *build_capacity(Daemon *d) {
                 json_object_object_add(o, "ssh", ssh);
         }
 
-        /* Say exactly what is enforced at this stage; never pretend. */
-        enf = json_object_new_object();
-        json_add_string(enf, "stage", "ssh-unsandboxed");
-        json_object_object_add(enf, "job_isolation", json_object_new_boolean(false));
-        /* Each job runs as the first uid of its own range: jobs cannot touch
-         * each other's files or processes, but see the host as any user does. */
-        json_object_object_add(enf, "job_uid", json_object_new_boolean(true));
-        json_object_object_add(enf, "uid_range", json_object_new_boolean(false));
-        cg = json_object_new_object();
-        json_object_object_add(cg, "cpu", json_object_new_boolean(false));
-        json_object_object_add(cg, "memory", json_object_new_boolean(false));
-        json_object_object_add(cg, "pids", json_object_new_boolean(false));
-        json_object_object_add(cg, "io", json_object_new_boolean(false));
-        json_object_object_add(enf, "cgroup", cg);
-        json_object_object_add(enf, "seccomp", json_object_new_boolean(false));
-        json_object_object_add(enf, "disk_quota", json_object_new_boolean(false));
-        notes = json_object_new_array();
-        json_object_array_add(notes, json_object_new_string(
-                "job sessions run as the job's own unprivileged uid in its directory, without namespaces, cgroup "
-                "limits, seccomp or disk quota: no quota (cpu, memory, pids, disk) is enforced yet"));
-        json_object_object_add(enf, "notes", notes);
-        json_object_object_add(o, "enforcement", enf);
+        json_object_object_add(o, "enforcement", enforcement_to_json(&d->enforcement));
 
         json_add_int(o, "jobs_in_use", used);
 
@@ -364,6 +410,16 @@ static void verb_allocate(Daemon *d, const Args *a, ApiReplyFn reply, void *user
                 log_job(LOG_INFO, j->id, j->owner, "Allocate retried by %s: answering with the existing job%s", j->owner,
                         req.key_generated ? " and a fresh key pair" : "");
         } else {
+                r = job_sandbox_start(d, j);
+                if (r >= 0)
+                        r = store_save_job(d->store, j);
+                if (r < 0) {
+                        /* Never hand out a job that is not confined: take it back. */
+                        (void) daemon_release_job(d, j, JOB_END_RELEASE, NULL, NULL);
+                        reply(userdata, api_error_answer(API_ERROR_INTERNAL,
+                                                         "cannot create the job's sandbox: %s; see hostd's log", strerror(-r)));
+                        return;
+                }
                 log_job(LOG_INFO, j->id, j->owner, "Allocated job for %s, platform %s, lease %llus", j->owner,
                         j->platform, (unsigned long long) j->lease_seconds);
                 daemon_update_deadline(d);

@@ -14,6 +14,7 @@
 #include "macros.h"
 #include "listener.h"
 #include "reclaim.h"
+#include "rm-rf.h"
 
 struct ReleaseWaiter {
         ReleaseDoneFn fn;
@@ -121,6 +122,8 @@ static int start_cleanup(Daemon *d, Job *j) {
         pid_t pid;
         int r;
 
+        /* Our descriptors of the job's disk would keep it mounted. */
+        job_sandbox_release_fds(j);
         pid = fork();
         if (pid < 0)
                 return negative_errno();
@@ -131,7 +134,14 @@ static int start_cleanup(Daemon *d, Job *j) {
                 (void) prctl(PR_SET_PDEATHSIG, SIGKILL);
                 sigemptyset(&all);
                 sigprocmask(SIG_SETMASK, &all, NULL);
-                r = reclaim_job(d->store->jobs_fd, j->id, j->uid_base);
+                /* Keep only the jobs dir: other jobs' disk descriptors would
+                 * pin their filesystems for as long as we run. */
+                if (dup3(d->store->jobs_fd, 3, O_CLOEXEC) < 0)
+                        _exit(EBADF);
+                close_range(4, ~0U, 0);
+                r = job_sandbox_destroy(&d->enforcement, 3, j);
+                if (r >= 0)
+                        r = rm_rf_at(3, j->id);
                 _exit(r < 0 ? MIN(-r, 255) : 0);
         }
 
@@ -333,6 +343,18 @@ static int reconcile(Daemon *d) {
         for (size_t i = 0; i < reg->n_jobs; i++) {
                 Job *j = reg->jobs[i];
 
+                /* Live jobs: re-adopt their sandbox (a restart of hostd), or
+                 * rebuild it around their files (a reboot). */
+                if (j->state == JOB_ACTIVE) {
+                        r = job_sandbox_start(d, j);
+                        if (r < 0) {
+                                char why[256];
+                                snprintf(why, sizeof(why), "its sandbox could not be restored at start: %s", strerror(-r));
+                                (void) registry_mark_leaked(reg, j, why);
+                        } else
+                                (void) store_save_job(d->store, j);
+                }
+
                 if (j->state == JOB_RELEASING && j->cleanup_pid == 0) {
                         log_job(LOG_INFO, j->id, j->owner, "Resuming interrupted cleanup");
                         r = start_cleanup(d, j);
@@ -420,6 +442,8 @@ int daemon_new(const char *policy_path, PolicyOverride *overrides, size_t n_over
         /* Pings systemd's watchdog from the loop itself when WATCHDOG_USEC is set:
          * a loop that hangs stops the pings and systemd restarts us. */
         (void) sd_event_set_watchdog(d->event, true);
+
+        (void) enforcement_detect(&d->enforcement);
 
         r = store_open(d->policy->state_dir, &d->store);
         if (r < 0)

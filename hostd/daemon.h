@@ -6,6 +6,7 @@
 
 #include <systemd/sd-event.h>
 
+#include "job-sandbox.h"
 #include "policy.h"
 #include "registry.h"
 #include "sshkeys.h"
@@ -31,6 +32,7 @@ typedef struct Daemon {
         Registry *registry;
         Control *control;
         Listener *listener;
+        Enforcement enforcement;
         HostKeys host_keys;
         AuthorizedKeys *controller_keys;   /* NULL: no controller access */
         int exe_fd;                        /* this binary, re-executed per connection */

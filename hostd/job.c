@@ -44,6 +44,9 @@ int job_end_from_string(const char *s) {
 
 Job *job_new(void) {
         Job *j = calloc(1, sizeof(Job));
+
+        if (j)
+                j->sandbox_pidfd = j->disk_fd = -1;
         return j;
 }
 
@@ -54,6 +57,10 @@ Job *job_free(Job *j) {
         free(j->platform);
         free(j->public_key);
         free(j->state_reason);
+        safe_close(j->sandbox_pidfd);
+        safe_close(j->disk_fd);
+        strv_free(j->env);
+        free(j->cgroup_path);
         free(j);
         return NULL;
 }
@@ -109,6 +116,8 @@ int job_to_state_json(const Job *j, json_object **ret) {
         json_add_int(o, "released_usec", (int64_t) j->released);
         json_add_int(o, "lease_seconds", (int64_t) j->lease_seconds);
         json_add_int(o, "uid_base", j->uid_base);
+        json_add_int(o, "anchor_pid", j->anchor_pid);
+        json_add_int(o, "init_pid", j->init_pid);
         json_object_object_add(o, "key_generated", json_object_new_boolean(j->key_generated));
         q = json_object_new_object();
         json_add_int(q, "millicpus", j->quota.millicpus);
@@ -241,6 +250,12 @@ int job_from_state_json(json_object *o, Job **ret, char *error, size_t error_siz
         if ((r = get_u64(o, "uid_base", UINT32_MAX, &v, error, error_size)) < 0)
                 return r;
         j->uid_base = (uint32_t) v;
+        if ((r = get_u64(o, "anchor_pid", INT32_MAX, &v, error, error_size)) < 0)
+                return r;
+        j->anchor_pid = (int) v;
+        if ((r = get_u64(o, "init_pid", INT32_MAX, &v, error, error_size)) < 0)
+                return r;
+        j->init_pid = (int) v;
         {
                 json_object *kg;
                 if ((r = get_field(o, "key_generated", json_type_boolean, false, &kg, error, error_size)) < 0)

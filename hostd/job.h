@@ -50,14 +50,20 @@ typedef struct Job {
         usec_t released;
         uint64_t lease_seconds;
         JobResources quota;     /* .lease unused: see lease_seconds */
-        uint32_t uid_base;      /* first host uid of the job's range; the job runs as it */
+        uint32_t uid_base;      /* host uid of the job's root (first of its range) */
         bool key_generated;     /* hostd made the key pair (and forgot the private half) */
+        int anchor_pid;         /* the sandbox's entry process and PID 1 (host pids), 0 = none */
+        int init_pid;
 
         /* Runtime only, never persisted. */
         pid_t cleanup_pid;
         usec_t cleanup_started;  /* CLOCK_MONOTONIC */
         void *cleanup_source;   /* sd_event_source* */
         ReleaseWaiter *waiters;
+        int sandbox_pidfd;      /* the anchor's */
+        int disk_fd;            /* the job's disk, for usage */
+        char **env;             /* podman's environment for job processes */
+        char *cgroup_path;      /* cgroupfs directory of the job, NULL without cgroups */
 } Job;
 
 Job *job_new(void);

@@ -246,6 +246,9 @@ static AuthResult auth_check(Listener *l, Session *s, const char *user, const ch
                 return (AuthResult) { .reason = "job lease expired" };
         if (!j->public_key || !streq(j->public_key, key))
                 return (AuthResult) { .reason = "key is not this job's key" };
+        /* Fail closed: no session outside the job's sandbox. */
+        if (j->anchor_pid <= 0 || j->sandbox_pidfd < 0)
+                return (AuthResult) { .reason = "the job has no sandbox" };
         return (AuthResult) { .ok = true, .job = j };
 }
 
@@ -273,6 +276,14 @@ static void handle_auth(Session *s, json_object *m) {
                         json_add_string(reply, "job", a.job->id);
                         json_add_int(reply, "uid", a.job->uid_base);
                         json_add_string(reply, "home", home);
+                        json_add_int(reply, "anchor", a.job->anchor_pid);
+                        json_add_string(reply, "cgroup", a.job->cgroup_path);
+                        {
+                                json_object *env = json_object_new_array();
+                                STRV_FOREACH(e, a.job->env)
+                                        json_object_array_add(env, json_object_new_string(*e));
+                                json_object_object_add(reply, "env", env);
+                        }
                 }
         }
         if (!a.ok) {
@@ -395,6 +406,10 @@ static int send_config(Listener *l, Session *s) {
         STRV_FOREACH(e, p->accept_env)
                 json_object_array_add(env, json_object_new_string(*e));
         json_object_object_add(m, "accept_env", env);
+        env = json_object_new_array();
+        STRV_FOREACH(e, p->seccomp_extra_deny)
+                json_object_array_add(env, json_object_new_string(*e));
+        json_object_object_add(m, "seccomp_extra_deny", env);
         json_add_string(m, "host_key_ed25519", l->daemon->host_keys.keys[0].path);
         json_add_string(m, "host_key_ecdsa", l->daemon->host_keys.n > 1 ? l->daemon->host_keys.keys[1].path : NULL);
         json_add_string(m, "controller_user", p->controller_user);

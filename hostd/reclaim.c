@@ -12,7 +12,6 @@
 #include "fileio.h"
 #include "log.h"
 #include "macros.h"
-#include "rm-rf.h"
 
 #define KILL_ROUNDS 200
 
@@ -90,22 +89,4 @@ int reclaim_kill_job_processes(const char *job, uint32_t uid_base) {
                 nanosleep(&(struct timespec) { 0, 10 * 1000 * 1000 }, NULL);
         }
         return -EBUSY;
-}
-
-int reclaim_job(int jobs_fd, const char *job, uint32_t uid_base) {
-        int r;
-
-        if (uid_base == 0) {
-                /* A placeholder record: the range is whatever owns its home. */
-                char path[64];
-                struct stat st;
-
-                snprintf(path, sizeof(path), "%s/home", job);
-                if (fstatat(jobs_fd, path, &st, AT_SYMLINK_NOFOLLOW) >= 0 && st.st_uid >= 65536 && st.st_uid % 65536 == 0)
-                        uid_base = (uint32_t) st.st_uid;
-        }
-        r = reclaim_kill_job_processes(job, uid_base);
-        if (r < 0)
-                return r;
-        return rm_rf_at(jobs_fd, job);
 }

@@ -9,7 +9,3 @@
  * Returns -EBUSY if processes still appear after many rounds (a fork
  * race that only a cgroup can stop). */
 int reclaim_kill_job_processes(const char *job, uint32_t uid_base);
-
-/* The whole cleanup of a job, run in a child process: processes, then
- * the tree under jobs_fd (see rm-rf.c). */
-int reclaim_job(int jobs_fd, const char *job, uint32_t uid_base);

@@ -341,19 +341,8 @@ int registry_finish_release(Registry *r, Job *j, usec_t now_usec, int cleanup_er
 
                 snprintf(reason, sizeof(reason), "cleanup failed: %s%s%s", strerror(-cleanup_error),
                          detail ? ": " : "", strempty(detail));
-                free(j->state_reason);
-                j->state_reason = strdup(reason);
-                j->state = JOB_LEAKED;
                 r->cleanup_failures_total++;
-                log_job(LOG_ERR, j->id, j->owner, "Job leaked: %s; draining this host", reason);
-                k = store_save_job(r->store, j);
-                if (k < 0)
-                        return k;
-                {
-                        char drain[1100];
-                        snprintf(drain, sizeof(drain), "job %s leaked: %s", j->id, reason);
-                        return registry_set_drain(r, true, drain);
-                }
+                return registry_mark_leaked(r, j, reason);
         }
 
         j->state = JOB_RELEASED;
@@ -425,6 +414,21 @@ int registry_prune(Registry *r, usec_t now_usec) {
                 drop_job(r, j);
         }
         return 0;
+}
+
+int registry_mark_leaked(Registry *r, Job *j, const char *reason) {
+        char drain[1100];
+        int k;
+
+        free(j->state_reason);
+        j->state_reason = strdup(reason);
+        j->state = JOB_LEAKED;
+        log_job(LOG_ERR, j->id, j->owner, "Job leaked: %s; draining this host", reason);
+        k = store_save_job(r->store, j);
+        if (k < 0)
+                return k;
+        snprintf(drain, sizeof(drain), "job %s leaked: %s", j->id, reason);
+        return registry_set_drain(r, true, drain);
 }
 
 int registry_set_drain(Registry *r, bool draining, const char *reason) {

@@ -89,3 +89,8 @@ size_t registry_expired(Registry *r, usec_t now, Job **buf, size_t n_buf);
 int registry_prune(Registry *r, usec_t now);
 
 int registry_set_drain(Registry *r, bool draining, const char *reason);
+
+/* A job that cannot go on (its sandbox could not be restored): kept as
+ * leaked with the reason, slot and files held, host drained, for an
+ * operator to look at and release. */
+int registry_mark_leaked(Registry *r, Job *j, const char *reason);

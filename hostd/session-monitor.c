@@ -17,6 +17,8 @@
 #include "log.h"
 #include "macros.h"
 #include "session-proto.h"
+#include "job-seccomp.h"
+#include "sandbox.h"
 #include "session.h"
 #include "time-util.h"
 
@@ -40,6 +42,10 @@ typedef struct Monitor {
         char job[32];
         uid_t uid;
         char home[4096];
+        Sandbox sandbox;          /* the job's anchor, entered by every spawn */
+        char cgroup[512];         /* the job's cgroupfs directory, "" if none */
+        char **job_env;           /* podman's variables for this job */
+        char **seccomp_extra_deny;
         Spawn spawns[SESSION_CHANNELS_MAX];
         size_t n_spawns;
 } Monitor;
@@ -62,6 +68,34 @@ static _noreturn_ void monitor_exit(Monitor *m, int status) {
         _exit(status);
 }
 
+/* A crash of the SSH code must not pass for a disconnect: say so. */
+static void log_net_death(Monitor *m, int status) {
+        if (WIFSIGNALED(status) && WTERMSIG(status) != SIGKILL)
+                log_warning("The SSH process of the connection from %s died of signal %d (%s)", m->source,
+                            WTERMSIG(status), strsignal(WTERMSIG(status)));
+}
+
+/* Refused keys are logged by the main process with their reason; a client
+ * that offers no key at all (a password, say) would otherwise leave no trace. */
+static void log_preauth_end(Monitor *m) {
+        if (!m->authenticated)
+                log_info("Connection from %s closed before authenticating (%u key(s) refused; only publickey is accepted)",
+                         m->source, m->auth_failures);
+}
+
+/* The net child closed its socket: it is exiting (or crashed).  Reap it to
+ * see which; SIGKILL first, so a child that closed it and hangs cannot block us. */
+static void reap_net(Monitor *m) {
+        int status;
+
+        if (m->net_pid <= 0)
+                return;
+        (void) kill(m->net_pid, SIGKILL);
+        if (waitpid(m->net_pid, &status, 0) == m->net_pid)
+                log_net_death(m, status);
+        m->net_pid = 0;
+}
+
 static bool env_allowed(Monitor *m, const char *entry) {
         const char *eq = strchr(entry, '=');
         size_t nl;
@@ -82,9 +116,25 @@ static bool env_allowed(Monitor *m, const char *entry) {
         return false;
 }
 
-/* Runs in the forked child: become the job and exec. */
+/* Moves the calling process into the job's cgroup, while still host root. */
+static int join_cgroup(const char *dir) {
+        char path[600];
+        _cleanup_close_ int fd = -1;
+
+        if (!dir[0])
+                return 0;
+        snprintf(path, sizeof(path), "%s/cgroup.procs", dir);
+        fd = open(path, O_WRONLY | O_CLOEXEC);
+        if (fd < 0)
+                return negative_errno();
+        return write(fd, "0\n", 2) == 2 ? 0 : negative_errno();
+}
+
+/* Runs in the forked child (already in the job's pid namespace, because
+ * the monitor joined it for its children): into the job's cgroup, its
+ * namespaces and its seccomp filter, then exec. */
 static _noreturn_ void exec_job(Monitor *m, const char *mode, const char *command, json_object *env, const char *term) {
-        char *envp[SESSION_ENV_MAX + 16];
+        char *envp[SESSION_ENV_MAX + 32];
         size_t n = 0;
         char buf[8][4200];
         sigset_t none;
@@ -94,29 +144,32 @@ static _noreturn_ void exec_job(Monitor *m, const char *mode, const char *comman
         for (int s = 1; s < NSIG; s++)
                 signal(s, SIG_DFL);
 
-        /* A private mount namespace whose passwd and group know the job user. */
-        if (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
-                _exit(126);
-        for (size_t i = 0; i < 2; i++) {
-                static const char *const names[] = { "passwd", "group" };
-                char src[4200], dst[32];
-
-                snprintf(src, sizeof(src), "%.*s/%s", (int) (strlen(m->home) - strlen("/home")), m->home, names[i]);
-                snprintf(dst, sizeof(dst), "/etc/%s", names[i]);
-                if (mount(src, dst, NULL, MS_BIND, NULL) < 0 ||
-                    mount(NULL, dst, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV, NULL) < 0)
+        {
+                int r = join_cgroup(m->cgroup);
+                if (r < 0) {
+                        log_job_full_errno(LOG_ERR, r, m->job, NULL, "Cannot join the job's cgroup %s: %m", m->cgroup);
                         _exit(126);
+                }
+                r = sandbox_enter(m->sandbox.pidfd, m->sandbox.anchor, m->home);
+                if (r < 0) {
+                        log_job_full_errno(LOG_ERR, r, m->job, NULL, "Cannot enter the job's sandbox: %m");
+                        _exit(126);
+                }
+                /* Nothing of ours goes with the job: the pidfd was the last use. */
+                close_range(3, ~0U, 0);
+                r = job_seccomp_install(m->seccomp_extra_deny, false);
+                if (r < 0) {
+                        log_job_full_errno(LOG_ERR, r, m->job, NULL, "Cannot install the job's seccomp filter: %m");
+                        _exit(126);
+                }
         }
-        if (setgroups(0, NULL) < 0 || setresgid(m->uid, m->uid, m->uid) < 0 || setresuid(m->uid, m->uid, m->uid) < 0)
-                _exit(126);
-        if (chdir(m->home) < 0)
-                _exit(126);
 
         snprintf(buf[0], sizeof(buf[0]), "HOME=%s", m->home);
-        snprintf(buf[1], sizeof(buf[1]), "USER=%s", m->job);
-        snprintf(buf[2], sizeof(buf[2]), "LOGNAME=%s", m->job);
+        /* Inside, the job is root of its own user namespace. */
+        snprintf(buf[1], sizeof(buf[1]), "USER=root");
+        snprintf(buf[2], sizeof(buf[2]), "LOGNAME=root");
         snprintf(buf[3], sizeof(buf[3]), "SHELL=/bin/sh");
-        snprintf(buf[4], sizeof(buf[4]), "PATH=/usr/local/bin:/usr/bin:/bin");
+        snprintf(buf[4], sizeof(buf[4]), "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
         snprintf(buf[5], sizeof(buf[5]), "SSH_CONNECTION=%s", m->connection);
         {
                 /* SSH_CLIENT is "SRC SPORT DPORT". */
@@ -131,6 +184,9 @@ static _noreturn_ void exec_job(Monitor *m, const char *mode, const char *comman
                 snprintf(buf[6], sizeof(buf[6]), "TERM=%s", term);
                 envp[n++] = buf[6];
         }
+        STRV_FOREACH(e, m->job_env)
+                if (n < ELEMENTSOF(envp) - 1)
+                        envp[n++] = *e;
         for (size_t i = 0; env && i < json_object_array_length(env) && n < ELEMENTSOF(envp) - 1; i++) {
                 const char *e = json_object_get_string(json_object_array_get_idx(env, i));
                 if (e && env_allowed(m, e))
@@ -223,7 +279,6 @@ static void handle_spawn(Monitor *m, json_object *msg) {
                                 _exit(126);
                 } else if (dup2(child_fds[0], 0) < 0 || dup2(child_fds[1], 1) < 0 || dup2(child_fds[2], 2) < 0)
                         _exit(126);
-                close_range(3, ~0U, 0);
                 exec_job(m, mode, command, env, pty ? (term ?: "xterm") : NULL);
         }
         m->spawns[m->n_spawns++] = (Spawn) { id, pid };
@@ -247,6 +302,42 @@ fail:
                 safe_close(child_fds[i]);
                 safe_close(our_fds[i]);
         }
+}
+
+static char **strv_from_json(json_object *o, const char *key, size_t max) {
+        json_object *a;
+        char **l;
+        size_t n;
+
+        if (!json_object_object_get_ex(o, key, &a) || !json_object_is_type(a, json_type_array))
+                return NULL;
+        n = MIN(json_object_array_length(a), max);
+        l = calloc(n + 1, sizeof(char *));
+        for (size_t i = 0; l && i < n; i++)
+                l[i] = strdup(strempty(json_object_get_string(json_object_array_get_idx(a, i))));
+        return l;
+}
+
+/* After a job authenticated: find its sandbox and make our children start
+ * in its pid namespace. */
+static int join_job(Monitor *m, json_object *msg) {
+        const char *cg = session_get_string(msg, "cgroup", sizeof(m->cgroup) - 1);
+        int64_t anchor;
+        int r;
+
+        if (session_get_int(msg, "anchor", 2, INT32_MAX, &anchor) < 0)
+                return log_error_errno(EBADMSG, "No sandbox for job %s in the main process's answer", m->job);
+        /* Checked again here: a pid is only a number until pinned by a pidfd. */
+        r = sandbox_adopt((pid_t) anchor, m->uid, &m->sandbox);
+        if (r < 0)
+                return log_job_full_errno(LOG_ERR, r, m->job, NULL, "Cannot find the job's sandbox: %m");
+        if (setns(m->sandbox.pidfd, CLONE_NEWPID) < 0)
+                return log_job_full_errno(LOG_ERR, errno, m->job, NULL, "Cannot join the job's pid namespace: %m");
+        snprintf(m->cgroup, sizeof(m->cgroup), "%s", strempty(cg));
+        m->job_env = strv_from_json(msg, "env", 32);
+        /* An authenticated job session outlives a restart of hostd. */
+        (void) prctl(PR_SET_PDEATHSIG, 0);
+        return 0;
 }
 
 static Spawn *find_spawn(Monitor *m, int64_t id) {
@@ -287,8 +378,11 @@ static void handle_net_message(Monitor *m) {
 
         r = session_recv(m->net_fd, &msg, NULL, NULL);
         if (r == -ECONNRESET || r == -EAGAIN) {
-                if (r == -ECONNRESET)
+                if (r == -ECONNRESET) {
+                        reap_net(m);
+                        log_preauth_end(m);
                         monitor_exit(m, 0);
+                }
                 return;
         }
         if (r < 0) {
@@ -389,6 +483,8 @@ static void handle_main_message(Monitor *m) {
                                 snprintf(m->job, sizeof(m->job), "%s", job);
                                 snprintf(m->home, sizeof(m->home), "%s", home);
                                 m->uid = (uid_t) uid;
+                                if (join_job(m, msg) < 0)
+                                        monitor_exit(m, 1);
                         }
                         /* The deadline only applies before authentication. */
                         m->timer_fd = safe_close(m->timer_fd);
@@ -429,12 +525,18 @@ static void handle_signals(Monitor *m) {
                 if (pid <= 0)
                         break;
                 if (pid == m->net_pid) {
+                        log_net_death(m, status);
                         m->net_pid = 0;
+                        log_preauth_end(m);
                         monitor_exit(m, 0);
                 }
                 for (size_t i = 0; i < m->n_spawns; i++)
                         if (m->spawns[i].pid == pid) {
                                 json_object *o = json_object_new_object();
+
+                                if (WIFSIGNALED(status))
+                                        log_job(LOG_DEBUG, m->job, NULL, "Process %d of %s killed by signal %d",
+                                                (int) pid, m->source, WTERMSIG(status));
                                 json_add_string(o, "type", "exit");
                                 json_add_int(o, "id", m->spawns[i].id);
                                 json_add_int(o, "status", status);
@@ -452,6 +554,7 @@ int session_monitor_main(void) {
                 .signal_fd = -1,
                 .timer_fd = -1,
                 .max_auth_tries = 6,
+                .sandbox = { .pidfd = -1, .disk_fd = -1 },
         };
         HostKeys keys = {};
         json_object *config = NULL, *env;
@@ -474,6 +577,7 @@ int session_monitor_main(void) {
         (void) session_get_int(config, "max_auth_tries", 1, 1000, &m.max_auth_tries);
         (void) session_get_int(config, "log_level", 0, 7, &level);
         log_set_max_level((int) level);
+        m.seccomp_extra_deny = strv_from_json(config, "seccomp_extra_deny", 256);
         ed25519 = session_get_string(config, "host_key_ed25519", 4096);
         ecdsa = session_get_string(config, "host_key_ecdsa", 4096);
         empty = session_get_string(config, "empty_dir", 4096);

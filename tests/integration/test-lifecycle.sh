@@ -20,7 +20,17 @@ check "capacity apiVersion" [ "$(jq -r .apiVersion <<<"$cap")" = hostd/v1 ]
 check "capacity 4 slots free" [ "$(jq -r '.slots.total, .slots.free' <<<"$cap" | tr '\n' ' ')" = "4 4 " ]
 check "capacity native platform" [ "$(jq -r '.platforms[] | select(.emulated == false) | .platform' <<<"$cap")" = "$PLAT" ]
 check "capacity measures CPUs" [ "$(jq -r .resources.cpus <<<"$cap")" = "$(nproc)" ]
-check "capacity says nothing is enforced yet" [ "$(jq -r '.enforcement.job_isolation, .enforcement.disk_quota' <<<"$cap" | tr '\n' ' ')" = "false false " ]
+check "capacity: jobs are sandboxed" [ "$(jq -r '.enforcement.job_isolation, .enforcement.seccomp' <<<"$cap" | tr '\n' ' ')" = "true true " ]
+# Each cgroup limit is reported enforced exactly when this host's cgroup v2
+# hierarchy has the controller (this machine's has none), never pretended.
+cg2=$(findmnt -t cgroup2 -no TARGET | head -n 1)
+for c in cpu memory pids io; do
+        want=false
+        [ -n "$cg2" ] && grep -qw "$c" "$cg2/cgroup.controllers" && want=true
+        check "enforcement.cgroup.$c is $want" [ "$(jq -r ".enforcement.cgroup.$c" <<<"$cap")" = "$want" ]
+done
+want=false; [ -w /dev/loop-control ] && command -v mkfs.ext4 >/dev/null && want=true
+check "enforcement.disk_quota is $want" [ "$(jq -r .enforcement.disk_quota <<<"$cap")" = "$want" ]
 check "capacity boot id" [ "$(jq -r .boot_id <<<"$cap")" = "$(tr -d - </proc/sys/kernel/random/boot_id)" ]
 check "human capacity has a slot gauge" bash -c '"$1" capacity | grep -q "0/4"' _ "$HOSTCTL"
 

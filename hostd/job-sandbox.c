@@ -1,0 +1,302 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "job-sandbox.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+
+#include "daemon.h"
+#include "fileio.h"
+#include "job-disk.h"
+#include "job-seccomp.h"
+#include "job-unit.h"
+#include "log.h"
+#include "macros.h"
+#include "podman-config.h"
+#include "reclaim.h"
+#include "sandbox.h"
+
+#define DISK_IMAGE "disk.img"
+#define KILL_TIMEOUT_USEC (30 * USEC_PER_SEC)
+
+int enforcement_detect(Enforcement *ret) {
+        Enforcement e = {};
+        int r;
+
+        e.systemd = job_unit_available();
+        r = cgroup_detect(&e.cgroup);
+        if (r < 0)
+                log_warning_errno(r, "Cannot set up job cgroups: %m; jobs run without cgroup limits");
+        e.disk_quota = job_disk_supported();
+        e.seccomp = job_seccomp_supported();
+        e.runtime = podman_pick_runtime();
+        /* User namespaces are what the whole sandbox stands on. */
+        e.sandbox = access("/proc/self/ns/user", F_OK) == 0;
+        log_info("Enforcement: sandbox %s, cgroups %s (cpu %s, memory %s, pids %s, io %s), disk quota %s, seccomp %s, "
+                 "podman runtime %s",
+                 e.sandbox ? "yes" : "no", e.systemd ? "via systemd" : e.cgroup.root[0] ? e.cgroup.base : "none",
+                 e.cgroup.cpu ? "yes" : "no", e.cgroup.memory ? "yes" : "no", e.cgroup.pids ? "yes" : "no",
+                 e.cgroup.io ? "yes" : "no", e.disk_quota ? "yes" : "no", e.seccomp ? "yes" : "no", strempty(e.runtime));
+        *ret = e;
+        return 0;
+}
+
+static CgroupLimits limits_of(const Job *j) {
+        return (CgroupLimits) {
+                .millicpus = j->quota.millicpus,
+                .memory = j->quota.memory,
+                /* No swap beyond the memory limit: a job that swaps the host
+                 * to a crawl hurts every other job. */
+                .swap = 0,
+                .pids = j->quota.pids,
+                .io_weight = 100,
+        };
+}
+
+/* Moves a process into a cgroup given by its absolute cgroupfs path. */
+static int cgroup_path_attach(const char *path, pid_t pid) {
+        char file[600], buf[32];
+        _cleanup_close_ int fd = -1;
+        int n;
+
+        snprintf(file, sizeof(file), "%s/cgroup.procs", path);
+        fd = open(file, O_WRONLY | O_CLOEXEC);
+        if (fd < 0)
+                return negative_errno();
+        n = snprintf(buf, sizeof(buf), "%d\n", (int) pid);
+        return write(fd, buf, (size_t) n) == n ? 0 : negative_errno();
+}
+
+static int start_cgroup(Daemon *d, Job *j) {
+        const Enforcement *e = &d->enforcement;
+        CgroupLimits l = limits_of(j);
+        char path[512];
+        int r;
+
+        if (e->systemd) {
+                _cleanup_free_ char *cg = NULL;
+
+                r = job_unit_start(j->id, j->init_pid, &l, &cg);
+                if (r < 0)
+                        return r;
+                snprintf(path, sizeof(path), "/sys/fs/cgroup%s", cg);
+        } else if (e->cgroup.root[0]) {
+                r = cgroup_job_create(&e->cgroup, j->id, &l);
+                if (r >= 0)
+                        r = cgroup_job_delegate(&e->cgroup, j->id, j->uid_base, j->uid_base);
+                if (r >= 0)
+                        r = cgroup_job_path(&e->cgroup, j->id, path, sizeof(path));
+                if (r < 0)
+                        return r;
+                r = cgroup_path_attach(path, j->init_pid);
+                if (r < 0)
+                        return r;
+        } else
+                return 0;
+
+        /* The anchor was forked before the init joined: move it too. */
+        r = cgroup_path_attach(path, j->anchor_pid);
+        if (r < 0)
+                return r;
+        free(j->cgroup_path);
+        j->cgroup_path = strdup(path);
+        return j->cgroup_path ? 0 : -ENOMEM;
+}
+
+/* The cgroup path of a job that was adopted after a restart. */
+static void find_cgroup(Daemon *d, Job *j) {
+        char path[512];
+
+        if (d->enforcement.systemd) {
+                char unit[128];
+                if (job_unit_name(j->id, unit, sizeof(unit)) >= 0) {
+                        snprintf(path, sizeof(path), "/sys/fs/cgroup/hostd.slice/" JOB_UNIT_SLICE "/%s", unit);
+                        free(j->cgroup_path);
+                        j->cgroup_path = strdup(path);
+                }
+        } else if (d->enforcement.cgroup.root[0] &&
+                   cgroup_job_path(&d->enforcement.cgroup, j->id, path, sizeof(path)) >= 0) {
+                free(j->cgroup_path);
+                j->cgroup_path = strdup(path);
+        }
+}
+
+int job_sandbox_start(Daemon *d, Job *j) {
+        const Enforcement *e = &d->enforcement;
+        _cleanup_close_ int job_fd = -1, home_fd = -1;
+        char job_dir[2048], home[2100];
+        Sandbox sb;
+        bool adopted = false;
+        struct stat st;
+        int r;
+
+        if (!e->sandbox)
+                return log_job_full_errno(LOG_ERR, EOPNOTSUPP, j->id, j->owner,
+                                          "This host has no user namespaces: refusing to run the job unconfined");
+        snprintf(job_dir, sizeof(job_dir), "%s/jobs/%s", d->store->path, j->id);
+        snprintf(home, sizeof(home), "%s/home", job_dir);
+        job_fd = openat(d->store->jobs_fd, j->id, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (job_fd < 0)
+                return log_job_full_errno(LOG_ERR, errno, j->id, j->owner, "Cannot open the job's directory: %m");
+
+        if (j->anchor_pid > 0 && sandbox_adopt(j->anchor_pid, j->uid_base, &sb) >= 0) {
+                adopted = true;
+                log_job(LOG_INFO, j->id, j->owner, "Re-adopted the running sandbox (anchor pid %d)", (int) sb.anchor);
+        } else {
+                SandboxSpec spec = {
+                        .job = j->id,
+                        .uid_base = j->uid_base,
+                        .state_dir = d->store->path,
+                        .job_dir_fd = job_fd,
+                        .job_dir = job_dir,
+                        .home = home,
+                        .disk = e->disk_quota,
+                        .network = d->policy->network,
+                };
+
+                if (j->anchor_pid > 0)
+                        log_job(LOG_NOTICE, j->id, j->owner, "The job's sandbox is gone (reboot?); rebuilding it "
+                                "around its files");
+                /* A rebuilt sandbox keeps its disk: the job's files are in it. */
+                if (e->disk_quota && fstatat(job_fd, DISK_IMAGE, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+                        r = job_disk_create(job_fd, DISK_IMAGE, MAX(j->quota.disk, JOB_DISK_SIZE_MIN), j->uid_base);
+                        if (r < 0)
+                                return log_job_full_errno(LOG_ERR, r, j->id, j->owner, "Cannot create the job's disk: %m");
+                }
+                r = sandbox_create(&spec, &sb);
+                if (r < 0)
+                        return r;
+        }
+        j->anchor_pid = sb.anchor;
+        j->init_pid = sb.init;
+        safe_close(j->sandbox_pidfd);
+        j->sandbox_pidfd = sb.pidfd;
+        safe_close(j->disk_fd);
+        j->disk_fd = sb.disk_fd;
+
+        if (adopted) {
+                char p[4200];
+                snprintf(p, sizeof(p), "/proc/%d/root%s", (int) sb.anchor, home);
+                home_fd = open(p, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+                if (j->disk_fd < 0 && e->disk_quota && home_fd >= 0)
+                        j->disk_fd = fcntl(home_fd, F_DUPFD_CLOEXEC, 3);
+                find_cgroup(d, j);
+        } else {
+                r = start_cgroup(d, j);
+                if (r < 0)
+                        return log_job_full_errno(LOG_ERR, r, j->id, j->owner, "Cannot put the job in its cgroup: %m");
+                home_fd = openat(j->disk_fd >= 0 ? j->disk_fd : job_fd, "home", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        }
+        if (home_fd < 0)
+                return log_job_full_errno(LOG_ERR, errno, j->id, j->owner, "Cannot open the job's home: %m");
+
+        j->env = strv_free(j->env);
+        r = podman_config_write(home_fd, home, j->uid_base, j->uid_base, d->policy->network, e->runtime, &j->env);
+        if (r < 0)
+                return log_job_full_errno(LOG_ERR, r, j->id, j->owner, "Cannot write podman's configuration: %m");
+        return 0;
+}
+
+void job_sandbox_release_fds(Job *j) {
+        j->sandbox_pidfd = safe_close(j->sandbox_pidfd);
+        j->disk_fd = safe_close(j->disk_fd);
+}
+
+static bool is_our_init(pid_t pid) {
+        char path[64], comm[32] = "";
+        _cleanup_close_ int fd = -1;
+        ssize_t k;
+
+        if (pid <= 1)
+                return false;
+        snprintf(path, sizeof(path), "/proc/%d/comm", (int) pid);
+        fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0 || (k = read(fd, comm, sizeof(comm) - 1)) <= 0)
+                return false;
+        comm[k] = 0;
+        comm[strcspn(comm, "\n")] = 0;
+        return streq(comm, SANDBOX_INIT_COMM);
+}
+
+int job_sandbox_destroy(const Enforcement *e, int jobs_fd, const Job *j) {
+        _cleanup_close_ int job_fd = -1;
+        uint32_t base = j->uid_base;
+        struct stat st;
+        int r = 0, k;
+
+        job_fd = openat(jobs_fd, j->id, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (job_fd < 0 && errno != ENOENT)
+                return negative_errno();
+        /* A record rebuilt from nothing (leaked placeholder) has no range:
+         * the owner of its home says which it was. */
+        if (base == 0 && job_fd >= 0 && fstatat(job_fd, "home", &st, AT_SYMLINK_NOFOLLOW) >= 0 && st.st_uid >= 65536 &&
+            st.st_uid % 65536 == 0)
+                base = (uint32_t) st.st_uid;
+
+        /* 1. Every process: the cgroup kills the whole tree at once (a fork
+         * bomb cannot outrun cgroup.kill), killing PID 1 ends the pid
+         * namespace, and the uid sweep catches anything outside both. */
+        if (e->systemd)
+                k = job_unit_stop(j->id);
+        else if (e->cgroup.root[0])
+                k = cgroup_job_kill(&e->cgroup, j->id, KILL_TIMEOUT_USEC);
+        else
+                k = 0;
+        if (k < 0)
+                r = r ?: k;
+        if (is_our_init(j->init_pid))
+                (void) kill(j->init_pid, SIGKILL);
+        k = reclaim_kill_job_processes(j->id, base);
+        if (k < 0)
+                return k;
+
+        /* 2. Mounts: they lived only in the job's namespaces, which died with
+         * its last process; the loop device follows a moment later. */
+        if (job_fd >= 0) {
+                k = job_disk_remove_wait(job_fd, DISK_IMAGE, 10 * USEC_PER_SEC);
+                if (k < 0)
+                        return k;
+        }
+
+        /* 3. The cgroup itself. */
+        if (!e->systemd && e->cgroup.root[0]) {
+                k = cgroup_job_remove(&e->cgroup, j->id);
+                if (k < 0)
+                        r = r ?: k;
+        }
+        return r;
+}
+
+static int read_u64_file(const char *dir, const char *name, const char *key, uint64_t *ret) {
+        _cleanup_free_ char *text = NULL;
+        char path[600];
+        const char *p;
+        int r;
+
+        snprintf(path, sizeof(path), "%s/%s", dir, name);
+        r = read_file_at(AT_FDCWD, path, 64 * 1024, false, &text, NULL);
+        if (r < 0)
+                return r;
+        p = text;
+        if (key) {
+                p = strstr(text, key);
+                if (!p)
+                        return -ENOENT;
+                p += strlen(key);
+        }
+        *ret = strtoull(p, NULL, 10);
+        return 0;
+}
+
+void job_sandbox_usage(const Enforcement *e, const Job *j, JobUsage *ret) {
+        JobUsage u = {};
+
+        if (j->cgroup_path) {
+                u.has_cpu = read_u64_file(j->cgroup_path, "cpu.stat", "usage_usec ", &u.cpu_usec) >= 0;
+                u.has_memory = read_u64_file(j->cgroup_path, "memory.current", NULL, &u.memory) >= 0;
+        }
+        if (j->disk_fd >= 0)
+                u.has_disk = job_disk_usage(j->disk_fd, &u.disk_used, &u.disk_total) >= 0;
+        *ret = u;
+}

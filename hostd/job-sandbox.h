@@ -1,0 +1,43 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/* One job's sandbox as the daemon sees it: the namespaces (sandbox.c), its
+ * disk (job-disk.c), its cgroup (cgroup.c, or a systemd scope through
+ * job-unit.c), and podman's configuration in its home (podman-config.c).
+ * Created at allocate, re-adopted after a restart, torn down at release. */
+
+#include "cgroup.h"
+#include "job.h"
+
+typedef struct Daemon Daemon;
+
+/* What this host can enforce, found once at start. */
+typedef struct Enforcement {
+        bool sandbox;          /* user/mount/pid namespaces work */
+        bool systemd;          /* job cgroups are systemd scopes */
+        CgroupSupport cgroup;  /* cgroupfs: where and which controllers */
+        bool disk_quota;       /* loop devices and mkfs.ext4 */
+        bool seccomp;
+        const char *runtime;   /* podman's OCI runtime here */
+} Enforcement;
+
+int enforcement_detect(Enforcement *ret);
+
+/* Builds the job's sandbox (or re-adopts a running one after a restart,
+ * or rebuilds it around the existing disk after a reboot), records the
+ * anchor in the job, and fills the job's runtime fields. */
+int job_sandbox_start(Daemon *d, Job *j);
+
+/* Closes the daemon's descriptors of the job's sandbox, before cleanup. */
+void job_sandbox_release_fds(Job *j);
+
+/* In the cleanup child: kill everything of the job (cgroup or unit, then
+ * its pid namespace), wait until it is gone, then remove the disk image and
+ * the cgroup.  Tree removal follows (reclaim.c). */
+int job_sandbox_destroy(const Enforcement *e, int jobs_fd, const Job *j);
+
+typedef struct JobUsage {
+        bool has_cpu, has_memory, has_disk;
+        uint64_t cpu_usec, memory, disk_used, disk_total;
+} JobUsage;
+void job_sandbox_usage(const Enforcement *e, const Job *j, JobUsage *ret);
