@@ -520,7 +520,7 @@ int cgroup_job_create(const CgroupSupport *s, const char *job, const CgroupLimit
         } settings[] = {
                 { s->cpu,         "cpu.max",                cpu },
                 { s->memory,      "memory.max",             LIMIT(memory, l->memory) },
-                { s->memory_swap, "memory.swap.max",        LIMIT(swap, l->swap) },
+                { s->memory_swap, "memory.swap.max",        l->no_swap ? "0" : LIMIT(swap, l->swap) },
                 { s->pids,        "pids.max",               LIMIT(pids, l->pids) },
                 { s->io,          "io.weight",              io },
                 { true,           "cgroup.max.depth",       depth },

@@ -52,7 +52,8 @@ bool cgroup_job_name_is_valid(const char *job);
 typedef struct CgroupLimits {
         uint32_t millicpus;   /* 1000 = one CPU; 0 = no limit */
         uint64_t memory;      /* bytes; 0 = no limit */
-        uint64_t swap;        /* bytes; 0 = no limit */
+        uint64_t swap;        /* bytes; 0 = no limit, unless no_swap */
+        bool no_swap;         /* no swap at all (memory.swap.max = 0) */
         uint64_t pids;        /* 0 = no limit */
         uint64_t io_weight;   /* 1..10000; 0 = default (100) */
 } CgroupLimits;

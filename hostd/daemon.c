@@ -88,9 +88,9 @@ static int on_cleanup_exit(sd_event_source *s, const siginfo_t *si, void *userda
         char detail[128] = "";
 
         if (si->si_code == CLD_EXITED && si->si_status != 0) {
+                /* The cleanup child logged which step failed. */
                 error = -si->si_status;
-                if (si->si_status == EBUSY)
-                        snprintf(detail, sizeof(detail), "a mount point inside the job's tree was left in place");
+                snprintf(detail, sizeof(detail), "see the log lines of this job before this one");
         } else if (si->si_code != CLD_EXITED) {
                 error = -EINTR;
                 snprintf(detail, sizeof(detail), "cleanup process killed by signal %d", si->si_status);
@@ -140,8 +140,12 @@ static int start_cleanup(Daemon *d, Job *j) {
                         _exit(EBADF);
                 close_range(4, ~0U, 0);
                 r = job_sandbox_destroy(&d->enforcement, 3, j);
-                if (r >= 0)
+                if (r >= 0) {
                         r = rm_rf_at(3, j->id);
+                        if (r < 0)
+                                log_job_full_errno(LOG_ERR, r, j->id, j->owner, "Cannot remove the job's tree%s: %m",
+                                                   r == -EBUSY ? " (a mount point is inside it)" : "");
+                }
                 _exit(r < 0 ? MIN(-r, 255) : 0);
         }
 
@@ -452,6 +456,11 @@ int daemon_new(const char *policy_path, PolicyOverride *overrides, size_t n_over
         if (r < 0)
                 return r;
 
+        /* The jobs' init processes outlive their setup child; as a subreaper
+         * we inherit them and reap them (job-sandbox.c), instead of relying
+         * on PID 1 to do it. */
+        (void) prctl(PR_SET_CHILD_SUBREAPER, 1);
+
         /* sd-event takes these through signalfd and child pidfds; they must be
          * blocked before any child is forked. */
         sigemptyset(&mask);
@@ -511,6 +520,7 @@ Daemon *daemon_free(Daemon *d) {
                         /* Release callers learn that we stop; the cleanup child
                          * dies with us (PDEATHSIG) and is redone at start. */
                         answer_waiters(j, true);
+                        job_sandbox_unwatch(j);
                         if (j->cleanup_source)
                                 sd_event_source_disable_unref(j->cleanup_source);
                         if (j->cleanup_pid > 0) {

@@ -48,7 +48,7 @@ static CgroupLimits limits_of(const Job *j) {
                 .memory = j->quota.memory,
                 /* No swap beyond the memory limit: a job that swaps the host
                  * to a crawl hurts every other job. */
-                .swap = 0,
+                .no_swap = true,
                 .pids = j->quota.pids,
                 .io_weight = 100,
         };
@@ -122,6 +122,28 @@ static void find_cgroup(Daemon *d, Job *j) {
         }
 }
 
+static int on_init_exit(sd_event_source *s, const siginfo_t *si, void *userdata) {
+        Job *j = userdata;
+
+        /* Reaped by sd-event; the release that killed it goes on. */
+        j->init_source = sd_event_source_disable_unref(j->init_source);
+        return 0;
+}
+
+/* The job's init became our child when its setup child exited (we are a
+ * subreaper): reap it when it dies.  After a restart of hostd, an adopted
+ * job's init is someone else's child and is not watched. */
+static void watch_init(Daemon *d, Job *j) {
+        sd_event_source *s = NULL;
+
+        if (sd_event_add_child(d->event, &s, j->init_pid, WEXITED, on_init_exit, j) >= 0)
+                j->init_source = s;
+}
+
+void job_sandbox_unwatch(Job *j) {
+        j->init_source = sd_event_source_disable_unref(j->init_source);
+}
+
 int job_sandbox_start(Daemon *d, Job *j) {
         const Enforcement *e = &d->enforcement;
         _cleanup_close_ int job_fd = -1, home_fd = -1;
@@ -183,6 +205,7 @@ int job_sandbox_start(Daemon *d, Job *j) {
                         j->disk_fd = fcntl(home_fd, F_DUPFD_CLOEXEC, 3);
                 find_cgroup(d, j);
         } else {
+                watch_init(d, j);
                 r = start_cgroup(d, j);
                 if (r < 0)
                         return log_job_full_errno(LOG_ERR, r, j->id, j->owner, "Cannot put the job in its cgroup: %m");
@@ -249,14 +272,17 @@ int job_sandbox_destroy(const Enforcement *e, int jobs_fd, const Job *j) {
                 (void) kill(j->init_pid, SIGKILL);
         k = reclaim_kill_job_processes(j->id, base);
         if (k < 0)
-                return k;
+                return log_job_full_errno(LOG_ERR, k, j->id, j->owner, "Processes of the job's uid range keep coming back: %m");
 
         /* 2. Mounts: they lived only in the job's namespaces, which died with
          * its last process; the loop device follows a moment later. */
         if (job_fd >= 0) {
-                k = job_disk_remove_wait(job_fd, DISK_IMAGE, 10 * USEC_PER_SEC);
+                /* Under heavy I/O the last unmount flushes the job's dirty data
+                 * to the image first: give it time. */
+                k = job_disk_remove_wait(job_fd, DISK_IMAGE, 60 * USEC_PER_SEC);
                 if (k < 0)
-                        return k;
+                        return log_job_full_errno(LOG_ERR, k, j->id, j->owner,
+                                                  "The job's disk is still in use after its processes were killed: %m");
         }
 
         /* 3. The cgroup itself. */

@@ -28,6 +28,9 @@ int enforcement_detect(Enforcement *ret);
  * anchor in the job, and fills the job's runtime fields. */
 int job_sandbox_start(Daemon *d, Job *j);
 
+/* Stops watching the job's init (hostd is going away). */
+void job_sandbox_unwatch(Job *j);
+
 /* Closes the daemon's descriptors of the job's sandbox, before cleanup. */
 void job_sandbox_release_fds(Job *j);
 

@@ -155,8 +155,8 @@ static int append_limits(sd_bus_message *m, const CgroupLimits *l) {
                 r = sd_bus_message_append(m, "(sv)", "CPUQuotaPerSecUSec", "t", (uint64_t) l->millicpus * 1000U);
         if (r >= 0 && l->memory > 0)
                 r = sd_bus_message_append(m, "(sv)", "MemoryMax", "t", l->memory);
-        if (r >= 0 && l->swap > 0)
-                r = sd_bus_message_append(m, "(sv)", "MemorySwapMax", "t", l->swap);
+        if (r >= 0 && (l->swap > 0 || l->no_swap))
+                r = sd_bus_message_append(m, "(sv)", "MemorySwapMax", "t", l->no_swap ? (uint64_t) 0 : l->swap);
         if (r >= 0 && l->pids > 0)
                 r = sd_bus_message_append(m, "(sv)", "TasksMax", "t", l->pids);
         if (r >= 0 && l->io_weight > 0)

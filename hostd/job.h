@@ -64,6 +64,7 @@ typedef struct Job {
         int disk_fd;            /* the job's disk, for usage */
         char **env;             /* podman's environment for job processes */
         char *cgroup_path;      /* cgroupfs directory of the job, NULL without cgroups */
+        void *init_source;      /* sd_event_source* reaping the job's init */
 } Job;
 
 Job *job_new(void);

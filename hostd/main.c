@@ -21,6 +21,8 @@ static void help(void) {
                "                             (IPv6 as [ADDR]:PORT)\n"
                "  --control-socket PATH      Overrides [Control] Socket=\n"
                "  --controller-keys FILE     Overrides [SSH] ControllerKeys=\n"
+               "  --set SECTION.KEY=VALUE    Overrides any policy key (repeatable),\n"
+               "                             e.g. --set Jobs.Slots=8\n"
                "  --log-target TARGET        auto (default), journal or stderr\n"
                "  --version                  Print the version and exit\n"
                "  --help                     Print this help and exit\n"
@@ -51,20 +53,22 @@ static int split_listen(char *arg, PolicyOverride *addr, PolicyOverride *port) {
 }
 
 int main(int argc, char *argv[]) {
-        enum { ARG_POLICY = 0x100, ARG_STATE_DIR, ARG_LISTEN, ARG_CONTROL_SOCKET, ARG_CONTROLLER_KEYS, ARG_LOG_TARGET, ARG_VERSION };
+        enum { ARG_POLICY = 0x100, ARG_STATE_DIR, ARG_LISTEN, ARG_CONTROL_SOCKET, ARG_CONTROLLER_KEYS, ARG_SET,
+               ARG_LOG_TARGET, ARG_VERSION };
         static const struct option options[] = {
                 { "policy", required_argument, NULL, ARG_POLICY },
                 { "state-dir", required_argument, NULL, ARG_STATE_DIR },
                 { "listen", required_argument, NULL, ARG_LISTEN },
                 { "control-socket", required_argument, NULL, ARG_CONTROL_SOCKET },
                 { "controller-keys", required_argument, NULL, ARG_CONTROLLER_KEYS },
+                { "set", required_argument, NULL, ARG_SET },
                 { "log-target", required_argument, NULL, ARG_LOG_TARGET },
                 { "version", no_argument, NULL, ARG_VERSION },
                 { "help", no_argument, NULL, 'h' },
                 {}
         };
         /* Overrides live as long as the daemon: reloads re-apply them. */
-        static PolicyOverride overrides[8];
+        static PolicyOverride overrides[40];
         size_t n = 0;
         const char *policy = NULL;
         LogTarget target = LOG_TARGET_AUTO;
@@ -98,6 +102,18 @@ int main(int argc, char *argv[]) {
                 case ARG_CONTROLLER_KEYS:
                         overrides[n++] = (PolicyOverride) { "SSH", "ControllerKeys", optarg, "--controller-keys" };
                         break;
+                case ARG_SET: {
+                        /* SECTION.KEY=VALUE; the policy parser checks the rest. */
+                        char *dot = strchr(optarg, '.'), *eq = strchr(optarg, '=');
+
+                        if (!dot || !eq || dot > eq || dot == optarg || eq == dot + 1) {
+                                fprintf(stderr, "hostd: --set '%s' is not SECTION.KEY=VALUE; e.g. --set Jobs.Slots=8\n", optarg);
+                                return 2;
+                        }
+                        *dot = *eq = 0;
+                        overrides[n++] = (PolicyOverride) { optarg, dot + 1, eq + 1, "--set" };
+                        break;
+                }
                 case ARG_LOG_TARGET:
                         if (streq(optarg, "auto"))
                                 target = LOG_TARGET_AUTO;

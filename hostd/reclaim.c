@@ -36,6 +36,11 @@ static bool proc_matches(int proc_fd, const char *pid, const char *job_comm, uin
         }
         if (uid_base == 0 || read_file_at(fd, "status", 64 * 1024, true, &status, NULL) < 0)
                 return false;
+        /* A zombie is already dead: no files, no mounts, nothing it can do;
+         * kill() "succeeds" on it forever, until its parent reaps it. */
+        p = strstr(status, "\nState:\t");
+        if (p && (p[8] == 'Z' || p[8] == 'X'))
+                return false;
         /* Any of real, effective, saved or fs uid in the range. */
         p = strstr(status, "\nUid:");
         if (!p)

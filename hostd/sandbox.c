@@ -491,6 +491,28 @@ static int only_child(pid_t pid, pid_t *ret) {
         return 0;
 }
 
+/* Whether child is among pid's children (orphans of the job are its init's
+ * children too, so the anchor is rarely the only one). */
+static bool has_child(pid_t pid, pid_t child) {
+        _cleanup_free_ char *text = NULL;
+        char path[64];
+        const char *p;
+
+        snprintf(path, sizeof(path), "/proc/%d/task/%d/children", (int) pid, (int) pid);
+        if (read_file_at(AT_FDCWD, path, 1024 * 1024, false, &text, NULL) < 0)
+                return false;
+        for (p = text; *p;) {
+                char *end;
+                long c = strtol(p, &end, 10);
+                if (end == p)
+                        break;
+                if (c == child)
+                        return true;
+                p = end;
+        }
+        return false;
+}
+
 static int read_comm(pid_t pid, char *buf, size_t size) {
         char path[64];
         _cleanup_close_ int fd = -1;
@@ -620,7 +642,7 @@ int sandbox_adopt(pid_t pid, uint32_t uid_base, Sandbox *ret) {
         _cleanup_close_ int pidfd = -1;
         char path[64], comm[32];
         unsigned long inside, outside, count;
-        pid_t init, child;
+        pid_t init;
         const char *p;
         int r;
 
@@ -640,14 +662,14 @@ int sandbox_adopt(pid_t pid, uint32_t uid_base, Sandbox *ret) {
         if (sscanf(map, "%lu %lu %lu", &inside, &outside, &count) != 3 || inside != 0 || outside != uid_base ||
             count != 65536)
                 return -ESRCH;
-        /* Its parent is the job's init, whose only child it is. */
+        /* Its parent is the job's init. */
         snprintf(path, sizeof(path), "/proc/%d/stat", (int) pid);
         r = read_file_at(AT_FDCWD, path, 4096, false, &stat_text, NULL);
         if (r < 0)
                 return r;
         p = strrchr(stat_text, ')');
         if (!p || sscanf(p, ") %*c %d", &init) != 1 || read_comm(init, comm, sizeof(comm)) < 0 ||
-            !streq(comm, SANDBOX_INIT_COMM) || only_child(init, &child) < 0 || child != pid)
+            !streq(comm, SANDBOX_INIT_COMM) || !has_child(init, pid))
                 return -ESRCH;
         ret->anchor = pid;
         ret->init = init;

@@ -2,7 +2,6 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <poll.h>
-#include <pty.h>
 #include <signal.h>
 #include <sched.h>
 #include <sys/ioctl.h>
@@ -63,8 +62,19 @@ static _noreturn_ void monitor_exit(Monitor *m, int status) {
                 (void) kill(-m->spawns[i].pid, SIGHUP);
                 (void) kill(-m->spawns[i].pid, SIGCONT);
         }
-        if (m->net_pid > 0)
+        if (m->net_pid > 0) {
                 (void) kill(m->net_pid, SIGKILL);
+                /* Reaped here: hostd is a subreaper and would inherit a zombie. */
+                (void) waitpid(m->net_pid, NULL, 0);
+        }
+        /* Our spawned children live in the job's pid namespace but are our
+         * children: orphaned, they would go to a reaper outside it that never
+         * reaps them, and the job's PID 1 could then never finish exiting
+         * (it waits for every process of its namespace).  So we wait; one
+         * that ignores the hang-up keeps us until release kills the job. */
+        for (size_t i = 0; i < m->n_spawns; i++)
+                while (waitpid(m->spawns[i].pid, NULL, 0) < 0 && errno == EINTR)
+                        ;
         _exit(status);
 }
 
@@ -133,7 +143,33 @@ static int join_cgroup(const char *dir) {
 /* Runs in the forked child (already in the job's pid namespace, because
  * the monitor joined it for its children): into the job's cgroup, its
  * namespaces and its seccomp filter, then exec. */
-static _noreturn_ void exec_job(Monitor *m, const char *mode, const char *command, json_object *env, const char *term) {
+/* In the job's namespaces: a pty from the job's own devpts, so that tty(1)
+ * and friends find it; the slave becomes our controlling terminal and
+ * stdio, the master goes back to the monitor through sock. */
+static int open_job_pty(int sock, unsigned short cols, unsigned short rows) {
+        struct winsize ws = { .ws_row = rows, .ws_col = cols };
+        _cleanup_close_ int master = -1, slave = -1;
+        json_object *o;
+        int r;
+
+        master = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+        if (master < 0 || grantpt(master) < 0 || unlockpt(master) < 0)
+                return negative_errno();
+        slave = ioctl(master, TIOCGPTPEER, O_RDWR | O_NOCTTY);
+        if (slave < 0)
+                return negative_errno();
+        (void) ioctl(slave, TIOCSWINSZ, &ws);
+        if (ioctl(slave, TIOCSCTTY, 0) < 0 || dup2(slave, 0) < 0 || dup2(slave, 1) < 0 || dup2(slave, 2) < 0)
+                return negative_errno();
+        o = json_object_new_object();
+        json_add_string(o, "type", "pty");
+        r = session_send(sock, o, &master, 1);
+        json_object_put(o);
+        return r;
+}
+
+static _noreturn_ void exec_job(Monitor *m, const char *mode, const char *command, json_object *env, const char *term,
+                                int pty_sock, unsigned short cols, unsigned short rows) {
         char *envp[SESSION_ENV_MAX + 32];
         size_t n = 0;
         char buf[8][4200];
@@ -154,6 +190,13 @@ static _noreturn_ void exec_job(Monitor *m, const char *mode, const char *comman
                 if (r < 0) {
                         log_job_full_errno(LOG_ERR, r, m->job, NULL, "Cannot enter the job's sandbox: %m");
                         _exit(126);
+                }
+                if (pty_sock >= 0) {
+                        r = open_job_pty(pty_sock, cols, rows);
+                        if (r < 0) {
+                                log_job_full_errno(LOG_ERR, r, m->job, NULL, "Cannot open a pty in the job: %m");
+                                _exit(126);
+                        }
                 }
                 /* Nothing of ours goes with the job: the pidfd was the last use. */
                 close_range(3, ~0U, 0);
@@ -223,7 +266,7 @@ static void handle_spawn(Monitor *m, json_object *msg) {
         json_object *env = NULL, *o;
         int64_t id, cols = 80, rows = 24;
         bool pty = false;
-        int child_fds[3] = { -1, -1, -1 }, our_fds[3] = { -1, -1, -1 };
+        int child_fds[3] = { -1, -1, -1 }, our_fds[3] = { -1, -1, -1 }, pty_sock = -1;
         size_t n_fds;
         pid_t pid;
 
@@ -244,12 +287,14 @@ static void handle_spawn(Monitor *m, json_object *msg) {
         }
 
         if (pty) {
-                struct winsize ws = { .ws_row = (unsigned short) rows, .ws_col = (unsigned short) cols };
-                if (openpty(&our_fds[0], &child_fds[0], NULL, NULL, &ws) < 0) {
-                        spawn_reply_error(m, id, "cannot allocate a pty");
+                /* The child opens the pty inside the job and sends the master. */
+                int sv[2];
+                if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
+                        spawn_reply_error(m, id, "cannot create a socket pair");
                         return;
                 }
-                (void) fcntl(our_fds[0], F_SETFD, FD_CLOEXEC);
+                pty_sock = sv[0];
+                child_fds[0] = sv[1];
                 n_fds = 1;
         } else {
                 for (int i = 0; i < 3; i++) {
@@ -273,17 +318,31 @@ static void handle_spawn(Monitor *m, json_object *msg) {
         if (pid == 0) {
                 /* Own session and process group: the hang-up reaches all of it. */
                 (void) setsid();
-                if (pty) {
-                        (void) ioctl(child_fds[0], TIOCSCTTY, 0);
-                        if (dup2(child_fds[0], 0) < 0 || dup2(child_fds[0], 1) < 0 || dup2(child_fds[0], 2) < 0)
-                                _exit(126);
-                } else if (dup2(child_fds[0], 0) < 0 || dup2(child_fds[1], 1) < 0 || dup2(child_fds[2], 2) < 0)
+                if (!pty && (dup2(child_fds[0], 0) < 0 || dup2(child_fds[1], 1) < 0 || dup2(child_fds[2], 2) < 0))
                         _exit(126);
-                exec_job(m, mode, command, env, pty ? (term ?: "xterm") : NULL);
+                exec_job(m, mode, command, env, pty ? (term ?: "xterm") : NULL, pty ? child_fds[0] : -1,
+                         (unsigned short) cols, (unsigned short) rows);
         }
         m->spawns[m->n_spawns++] = (Spawn) { id, pid };
         for (int i = 0; i < 3; i++)
                 safe_close(child_fds[i]);
+        if (pty) {
+                struct pollfd pfd = { .fd = pty_sock, .events = POLLIN };
+                json_object *pm = NULL;
+                size_t got = 0;
+
+                /* The master comes back once the child is inside the job. */
+                if (poll(&pfd, 1, 10000) <= 0 || session_recv(pty_sock, &pm, our_fds, &got) < 0 || got != 1) {
+                        json_object_put(pm);
+                        pty_sock = safe_close(pty_sock);
+                        (void) kill(-pid, SIGKILL);
+                        m->n_spawns--;   /* reaped without a word to the net child */
+                        spawn_reply_error(m, id, "cannot open a pty in the job");
+                        goto fail;
+                }
+                json_object_put(pm);
+                pty_sock = safe_close(pty_sock);
+        }
 
         o = json_object_new_object();
         json_add_string(o, "type", "spawn-reply");
@@ -298,6 +357,7 @@ static void handle_spawn(Monitor *m, json_object *msg) {
         log_job(LOG_DEBUG, m->job, NULL, "Started %s (pid %d) for %s", mode, (int) pid, m->source);
         return;
 fail:
+        safe_close(pty_sock);
         for (int i = 0; i < 3; i++) {
                 safe_close(child_fds[i]);
                 safe_close(our_fds[i]);

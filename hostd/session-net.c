@@ -60,7 +60,7 @@ typedef struct Channel {
         bool in_watch, out_watch, err_watch;   /* registered in the ssh_event */
         bool in_blocked;          /* stdin full: client data waits in libssh */
         char *in_buf;             /* data taken from libssh that stdin did not take yet */
-        size_t in_len, in_off;
+        size_t in_len, in_off, in_size;
         bool out_eof, err_eof;    /* seen in a callback; fds closed at the sync */
         bool client_eof;
         bool exited;
@@ -174,8 +174,15 @@ static void net_channel_free(Channel *c) {
                 free(c->env[i]);
         free(c->out_buf);
         free(c->in_buf);
-        if (c->ch)
+        if (c->ch) {
+                /* A channel we closed first lives on in libssh until the client's
+                 * close arrives, and that runs the channel's callbacks: unhook
+                 * them (they point into c) or the client's close is a
+                 * use-after-free, which killed the connection under every
+                 * ControlMaster client as soon as its first session ended. */
+                (void) ssh_remove_channel_callbacks(c->ch, &c->cb);
                 ssh_channel_free(c->ch);
+        }
         free(c);
 }
 
@@ -203,11 +210,11 @@ static void channel_try_end(Channel *c) {
                         for (size_t i = 0; i < ELEMENTSOF(names); i++)
                                 if (names[i].sig == WTERMSIG(c->status))
                                         name = names[i].name;
-                        if (name)
-                                r = ssh_channel_request_send_exit_signal(c->ch, name, WCOREDUMP(c->status), "", "");
-                        else
-                                /* sshd's answer for signals without an SSH name. */
-                                r = ssh_channel_request_send_exit_status(c->ch, 128 + WTERMSIG(c->status));
+                        /* sshd's name for signals RFC 4254 does not list (SIGXCPU, SIGSYS...):
+                         * still an exit-signal, so the client knows it was killed (ssh
+                         * exits 255), never an exit status that a command could also give. */
+                        r = ssh_channel_request_send_exit_signal(c->ch, name ?: "SIG@openssh.com", WCOREDUMP(c->status),
+                                                                 "", "");
                 } else
                         r = ssh_channel_request_send_exit_status(c->ch, WEXITSTATUS(c->status));
                 if (r == SSH_AGAIN)
@@ -315,9 +322,20 @@ static int on_in_writable(socket_t fd, int revents, void *userdata) {
                 k = ssh_channel_poll(c->ch, 0);
                 if (k <= 0)
                         return 0;
-                if (!c->in_buf && !(c->in_buf = malloc(IO_CHUNK)))
-                        net_fatal(c->net, "out of memory");
-                k = ssh_channel_read_nonblocking(c->ch, c->in_buf, (uint32_t) MIN((size_t) k, (size_t) IO_CHUNK), 0);
+                /* Take all libssh holds, in one read: every ssh_channel_read*() with
+                 * the window under half re-opens it to full, however much is already
+                 * buffered, so reading in small pieces let a client that sends faster
+                 * than the process reads grow the buffer without limit.  Read only
+                 * when ours is empty, and all at once: what libssh holds is bounded
+                 * by the window, and so is this copy of it. */
+                if ((size_t) k > c->in_size) {
+                        char *b = realloc(c->in_buf, (size_t) k);
+                        if (!b)
+                                net_fatal(c->net, "out of memory");
+                        c->in_buf = b;
+                        c->in_size = (size_t) k;
+                }
+                k = ssh_channel_read_nonblocking(c->ch, c->in_buf, (uint32_t) k, 0);
                 if (k <= 0)
                         return 0;
                 c->in_len = (size_t) k;
@@ -712,11 +730,11 @@ static void configure_bind(ssh_bind b, const NetConfig *cfg) {
         for (size_t i = 0; i < cfg->host_keys->n; i++)
                 cfg->host_keys->keys[i].key = NULL;
         ssh_bind_options_set(b, SSH_BIND_OPTIONS_KEY_EXCHANGE, "curve25519-sha256,curve25519-sha256@libssh.org");
-        /* AES-GCM first: AES-NI makes it the fastest here; libssh's chacha20 is slower. */
-        ssh_bind_options_set(b, SSH_BIND_OPTIONS_CIPHERS_C_S,
-                             "aes128-gcm@openssh.com,aes256-gcm@openssh.com,chacha20-poly1305@openssh.com");
-        ssh_bind_options_set(b, SSH_BIND_OPTIONS_CIPHERS_S_C,
-                             "aes128-gcm@openssh.com,aes256-gcm@openssh.com,chacha20-poly1305@openssh.com");
+        /* AES-GCM only: AES-NI makes it the fastest here; libssh's chacha20 is slower.
+         * The client's order decides (RFC 4253 7.1), and OpenSSH lists chacha20
+         * first, so offering chacha20 at all means every stock client gets it. */
+        ssh_bind_options_set(b, SSH_BIND_OPTIONS_CIPHERS_C_S, "aes128-gcm@openssh.com,aes256-gcm@openssh.com");
+        ssh_bind_options_set(b, SSH_BIND_OPTIONS_CIPHERS_S_C, "aes128-gcm@openssh.com,aes256-gcm@openssh.com");
         ssh_bind_options_set(b, SSH_BIND_OPTIONS_HMAC_C_S, "hmac-sha2-256-etm@openssh.com,hmac-sha2-512-etm@openssh.com");
         ssh_bind_options_set(b, SSH_BIND_OPTIONS_HMAC_S_C, "hmac-sha2-256-etm@openssh.com,hmac-sha2-512-etm@openssh.com");
         ssh_bind_options_set(b, SSH_BIND_OPTIONS_HOSTKEY_ALGORITHMS, "ssh-ed25519,ecdsa-sha2-nistp256");
@@ -783,6 +801,8 @@ void session_net_main(const NetConfig *cfg) {
                         break;
                 sync_channels(&n);
         }
+        log_debug("Connection from %s ends (status 0x%x): %s", n.source, (unsigned) ssh_get_status(n.session),
+                  ssh_get_error(n.session));
         /* Flush what is queued (final exit statuses) before going. */
         ssh_set_blocking(n.session, 1);
         ssh_blocking_flush(n.session, 2000);

@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <seccomp.h>
+#include <signal.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -76,6 +77,9 @@ int session_sandbox_enter(const char *empty_dir, int monitor_fd) {
 
         rl = (struct rlimit) { 0, 0 };
         (void) setrlimit(RLIMIT_FSIZE, &rl);
+        /* stderr (the log) may be a regular file: with no file size left, a
+         * log line must fail (EFBIG), not kill the connection with SIGXFSZ. */
+        (void) signal(SIGXFSZ, SIG_IGN);
         (void) setrlimit(RLIMIT_NPROC, &rl);
         (void) setrlimit(RLIMIT_CORE, &rl);
         /* Three pipes per channel plus a margin. */

@@ -1447,7 +1447,7 @@ static int load_overrides(Policy *p, const PolicyOverride *overrides, size_t n_o
                 if (!k) {
                         char s1[SHOWN_MAX + 4], s2[SHOWN_MAX + 4];
 
-                        problem(pr, "%s: unknown key [%s] %s; this is a bug in the caller",
+                        problem(pr, "%s: unknown key [%s] %s; see docs/policy.md for the sections and keys",
                                 origin, shorten(o->section, s1), shorten(o->key, s2));
                         continue;
                 }

@@ -7,8 +7,11 @@ packages=(
         # build
         meson ninja-build pkg-config gcc libc6-dev
         libsystemd-dev libssh-dev libjson-c-dev libseccomp-dev
-        # run time: OpenSSH's sftp-server serves the sftp subsystem (scp, sftp)
-        openssh-sftp-server
+        # run time: OpenSSH's sftp-server serves the sftp subsystem (scp, sftp);
+        # mkfs.ext4 and losetup make the per-job disks; podman runs in jobs
+        openssh-sftp-server e2fsprogs mount podman runc uidmap
+        # tests: a static busybox to build images FROM scratch (no registry)
+        busybox-static
         # tests: stock clients, JSON in shell, socket activation, memcheck,
         # clang for fuzzers and sanitizers
         openssh-client rsync jq systemd python3 valgrind clang libclang-rt-14-dev util-linux procps

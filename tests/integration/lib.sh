@@ -17,6 +17,10 @@ SOCK="$WORK/control.sock"
 LOG="$WORK/hostd.log"
 # A free port of our own, so tests run in parallel (ephemeral range, just released).
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+# And uid ranges of our own: tests run in parallel, each with a hostd, and a
+# release kills every process of a job's range.  16 ranges from a start
+# derived from the (unique) port.
+UID_POOL_START=$(( (64 + PORT % 60000) * 65536 ))
 HOSTD_PID=
 export HOSTD_CONTROL_SOCKET="$SOCK"
 failures=0
@@ -29,9 +33,31 @@ wrap() {
         esac
 }
 
+# Job sandboxes outlive hostd by design (a restart must not kill builds),
+# so a test that ends with jobs allocated takes their sandboxes down itself:
+# the job's PID 1 (killing it ends the pid namespace), then loop devices and
+# cgroups.  Only ours: matched by our uid pool.
+kill_test_sandboxes() {
+        local p base cg
+        for p in $(pgrep -x hostd-init); do
+                base=$(awk 'NR==1 {print $2}' "/proc/$p/uid_map" 2>/dev/null) || continue
+                [ -n "$base" ] || continue
+                if [ "$base" -ge "$UID_POOL_START" ] && [ "$base" -lt $((UID_POOL_START + 16 * 65536)) ]; then
+                        kill -KILL "$p" 2>/dev/null || true
+                fi
+        done
+        sleep 0.2
+        losetup -a 2>/dev/null | grep -F "($STATE/jobs/" | cut -d: -f1 | xargs -r -n1 losetup -d 2>/dev/null || true
+        cg=$(findmnt -t cgroup2 -no TARGET | head -n 1)/hostd.jobs
+        for j in $(ls "$STATE/jobs" 2>/dev/null); do
+                [ -d "$cg/$j" ] && find "$cg/$j" -depth -type d -exec rmdir {} + 2>/dev/null || true
+        done
+}
+
 cleanup() {
         local rc=$?
         stop_hostd || true
+        kill_test_sandboxes
         if [ "$rc" -ne 0 ] || [ "$failures" -ne 0 ]; then
                 echo "--- hostd log ($LOG) ---"
                 tail -n 60 "$LOG" 2>/dev/null || true
@@ -53,7 +79,8 @@ check() { # check DESCRIPTION COMMAND...
 start_hostd() {
         : >"$LOG"
         # shellcheck disable=SC2046
-        $(wrap) "$HOSTD" --state-dir "$STATE" --control-socket "$SOCK" --listen "127.0.0.1:$PORT" --log-target stderr "$@" >>"$LOG" 2>&1 &
+        $(wrap) "$HOSTD" --state-dir "$STATE" --control-socket "$SOCK" --listen "127.0.0.1:$PORT" \
+                --set UIDPool.Start="$UID_POOL_START" --set UIDPool.Ranges=16 --log-target stderr "$@" >>"$LOG" 2>&1 &
         HOSTD_PID=$!
         for _ in $(seq 1 600); do
                 if "$HOSTCTL" --json capacity >/dev/null 2>&1; then return 0; fi
