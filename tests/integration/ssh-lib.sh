@@ -119,6 +119,9 @@ session_pids() {
         return 0
 }
 count_session_procs() { session_pids | wc -l; }
+# hostd's children also include the jobs' init processes (it is their
+# subreaper), so sessions are counted by what they are, not by parentage.
+no_session_procs() { [ "$(count_session_procs)" -eq 0 ]; }
 
 # Monitors serving one job (comm "s-" + job id, cut to 15 characters).
 job_monitors() {

@@ -43,7 +43,7 @@ for i in $(seq 1 $N); do
 done
 check "all $N concurrent sessions succeed with the right output and uid (failed:${bad:-none})" [ -z "$bad" ]
 check "all $N were alive together (barrier files)" [ "$(ls "$(jfs a)/bar" "$(jfs b)/bar" | grep -c '^[0-9]')" = $N ]
-check "no session process is left over" wait_for 10 bash -c '[ "$(pgrep -P "$1" | wc -l)" -eq 0 ]' _ "$HOSTD_PID"
+check "no session process is left over" wait_for 10 no_session_procs
 
 # ---- ControlMaster ---------------------------------------------------------------
 CM="$WORK/cm"

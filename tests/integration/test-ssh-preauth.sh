@@ -39,7 +39,7 @@ check "a client that stops after its banner is closed after LoginGraceTime=2s (t
         python3 -c 'import sys; t = float(sys.argv[1]); sys.exit(not 1.5 <= t <= 6)' "$t"
 check "the log says why" log_has "Connection from 127\.0\.0\.1 did not authenticate within 2s \(LoginGraceTime\)"
 check "the grace time does not apply after authentication" [ "$(sshj a 'sleep 4; echo survived')" = survived ]
-check "nothing is left of the silent clients" wait_for 5 bash -c '[ "$(pgrep -P "$1" | wc -l)" -eq 0 ]' _ "$HOSTD_PID"
+check "nothing is left of the silent clients" wait_for 5 no_session_procs
 check "still serving" still_serving a
 check_no_crash
 stop_hostd
@@ -118,7 +118,7 @@ check "the unauthenticated gauge is at the cap" \
 
 touch "$WORK/stop"
 wait "$FLOOD" || true
-check "the flood's sessions go away when it disconnects" wait_for 30 bash -c '[ "$(pgrep -P "$1" | wc -l)" -eq 0 ]' _ "$HOSTD_PID"
+check "the flood's sessions go away when it disconnects" wait_for 30 no_session_procs
 # Room again for others: a non-exempt client is admitted.
 check "127.0.0.2 is admitted again" python3 -c '
 import socket, sys
