@@ -5,6 +5,7 @@
  * its location, and test_summary() prints "NAME: N passed, M failed" and
  * gives the exit status. */
 
+#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,6 +42,19 @@ static inline const char *str_or_null(const char *s) {
 }
 #define CHECK_STR_CONTAINS(hay, needle) \
         CHECK_MSG(str_contains((hay), (needle)), "'%s' does not contain '%s'", str_or_null(hay), (needle))
+
+/* Open descriptors of this process, to catch leaks. */
+static inline unsigned test_count_fds(void) {
+        DIR *d = opendir("/proc/self/fd");
+        unsigned n = 0;
+
+        if (!d)
+                return 0;
+        while (readdir(d))
+                n++;
+        closedir(d);
+        return n;
+}
 
 static inline int test_summary(const char *name) {
         printf("%s: %u passed, %u failed\n", name, test_passed, test_failed);

@@ -339,41 +339,6 @@ int store_load_host(Store *s, HostState *ret) {
         return ret->drain_reason ? 0 : -ENOMEM;
 }
 
-/* passwd and group as the job sees them: the host's, plus the job user.
- * Tools such as sftp-server and whoami look the uid up; the host's own
- * files are never edited. */
-static int write_identity_files(Store *s, int job_fd, const char *id, uid_t uid) {
-        static const struct {
-                const char *host, *name;
-        } files[] = {
-                { "/etc/passwd", "passwd" },
-                { "/etc/group", "group" },
-        };
-
-        for (size_t i = 0; i < ELEMENTSOF(files); i++) {
-                _cleanup_free_ char *host = NULL, *text = NULL;
-                size_t size = 0;
-                int r, n;
-
-                r = read_file_at(AT_FDCWD, files[i].host, 1024 * 1024, false, &host, &size);
-                if (r < 0)
-                        return log_error_errno(r, "Cannot read %s: %m", files[i].host);
-                if (i == 0)
-                        n = asprintf(&text, "%s%s%s:x:%u:%u:hostd job:%s/jobs/%s/home:/bin/sh\n", host,
-                                     size > 0 && host[size - 1] != '\n' ? "\n" : "", id, (unsigned) uid, (unsigned) uid,
-                                     s->path, id);
-                else
-                        n = asprintf(&text, "%s%s%s:x:%u:\n", host, size > 0 && host[size - 1] != '\n' ? "\n" : "", id,
-                                     (unsigned) uid);
-                if (n < 0)
-                        return -ENOMEM;
-                r = write_file_atomic_at(job_fd, files[i].name, text, strlen(text), 0644);
-                if (r < 0)
-                        return r;
-        }
-        return 0;
-}
-
 int store_make_job_dir(Store *s, const char *id, uid_t uid) {
         _cleanup_close_ int fd = -1, home = -1;
         int r;
@@ -394,11 +359,7 @@ int store_make_job_dir(Store *s, const char *id, uid_t uid) {
                 return negative_errno();
         if (uid != 0 && fchown(home, uid, uid) < 0)
                 return negative_errno();
-        if (uid != 0) {
-                r = write_identity_files(s, fd, id, uid);
-                if (r < 0)
-                        return r;
-        }
+
         if (fsync(s->jobs_fd) < 0)
                 return negative_errno();
         return 0;

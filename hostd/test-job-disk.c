@@ -51,17 +51,6 @@ static uint64_t now_usec(void) {
         return (uint64_t) ts.tv_sec * 1000000ULL + (uint64_t) ts.tv_nsec / 1000;
 }
 
-static unsigned count_fds(void) {
-        _cleanup_closedir_ DIR *d = opendir("/proc/self/fd");
-        unsigned n = 0;
-
-        if (!d)
-                return 0;
-        for (struct dirent *de; (de = readdir(d));)
-                n++;
-        return n;
-}
-
 static void path_of(char *buf, size_t size, const char *rel) {
         snprintf(buf, size, "%s/%s", base, rel);
 }
@@ -661,7 +650,7 @@ int main(void) {
         base_fd = open(base, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (base_fd < 0)
                 return 1;
-        fds_before = count_fds();
+        fds_before = test_count_fds();
 
         CHECK(!job_disk_supported() || access("/dev/loop-control", F_OK) >= 0);
         test_refusals();
@@ -671,7 +660,7 @@ int main(void) {
         test_timing();
         test_host_full();
 
-        CHECK_MSG(count_fds() == fds_before, "fd leak %u -> %u", fds_before, count_fds());
+        CHECK_MSG(test_count_fds() == fds_before, "fd leak %u -> %u", fds_before, test_count_fds());
         CHECK_MSG(for_each_bound_loop(detach_ours, NULL) == 0, "loop devices left bound");
 
         cleanup();

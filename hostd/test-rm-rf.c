@@ -60,17 +60,6 @@ static bool file_has(const char *path, const char *content) {
         return streq(buf, content);
 }
 
-static unsigned count_fds(void) {
-        _cleanup_closedir_ DIR *d = opendir("/proc/self/fd");
-        unsigned n = 0;
-
-        if (!d)
-                return 0;
-        for (struct dirent *de; (de = readdir(d)); )
-                n++;
-        return n;
-}
-
 static void abs_path(char *buf, size_t size, const char *rel) {
         snprintf(buf, size, "%s/%s", base, rel);
 }
@@ -181,7 +170,7 @@ static void make_deep(const char *top, unsigned levels) {
 }
 
 static void test_deep(const char *name, unsigned levels) {
-        unsigned fds_before = count_fds();
+        unsigned fds_before = test_count_fds();
         RmRfStats st;
         int r;
 
@@ -191,7 +180,7 @@ static void test_deep(const char *name, unsigned levels) {
         CHECK_MSG(!exists_at(base_fd, name), "%s still there", name);
         CHECK_MSG(st.dirs == levels + 1, "%s: dirs=%llu", name, (unsigned long long) st.dirs);
         CHECK_MSG(st.files == (levels + 99) / 100, "%s: files=%llu", name, (unsigned long long) st.files);
-        CHECK_MSG(count_fds() == fds_before, "%s: fd leak %u -> %u", name, fds_before, count_fds());
+        CHECK_MSG(test_count_fds() == fds_before, "%s: fd leak %u -> %u", name, fds_before, test_count_fds());
 }
 
 static void test_absent_and_invalid(void) {
@@ -364,7 +353,7 @@ int main(void) {
         base_fd = open(base, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (base_fd < 0)
                 return 1;
-        fds_before = count_fds();
+        fds_before = test_count_fds();
 
         test_normal_tree();
         test_symlinks_out();
@@ -379,7 +368,7 @@ int main(void) {
         test_top_symlink();
         test_race();
 
-        CHECK_MSG(count_fds() == fds_before, "fd leak %u -> %u", fds_before, count_fds());
+        CHECK_MSG(test_count_fds() == fds_before, "fd leak %u -> %u", fds_before, test_count_fds());
 
         r = rm_rf_at(AT_FDCWD, base);
         CHECK_MSG(r == -EINVAL, "absolute path name must be refused, r=%d", r);
