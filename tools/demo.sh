@@ -1,9 +1,13 @@
 #!/bin/bash
 # SPDX-License-Identifier: LGPL-2.1-or-later
 # The demo: installs dependencies, builds, starts hostd on loopback with the
-# embedded default policy (only the state dir and control socket point at a
-# temporary directory, so the demo leaves nothing behind), walks through
-# what it does at this stage, and stops it.
+# embedded default policy, and plays the project's main job end to end with
+# stock clients: the controller asks for a slot over SSH; the build step
+# pins the host key, uploads a workspace with rsync, builds and runs a
+# container with podman inside the job's sandbox, downloads the result; the
+# controller releases the slot and nothing is left.  Only the state dir,
+# control socket and controller key point at a temporary directory, so the
+# demo leaves nothing behind.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -12,6 +16,7 @@ cd "$(dirname "$0")/.."
 meson compile -C build >/dev/null
 HOSTD=build/hostd/hostd
 HOSTCTL=build/ctl/hostctl
+PORT=2222
 
 WORK=$(mktemp -d /tmp/hostd-demo.XXXXXX)
 chmod 0755 "$WORK"
@@ -21,7 +26,13 @@ run() { printf '$ %s\n' "$*"; "$@"; }
 
 pid=
 cleanup() {
-        [ -n "$pid" ] && kill -TERM "$pid" 2>/dev/null && wait "$pid" 2>/dev/null || true
+        if [ -n "$pid" ]; then
+                # Release whatever the demo still holds, then stop hostd.
+                for j in $("$HOSTCTL" --json jobs 2>/dev/null | jq -r '.jobs[].job' 2>/dev/null); do
+                        "$HOSTCTL" release "$j" >/dev/null 2>&1 || true
+                done
+                kill -TERM "$pid" 2>/dev/null && wait "$pid" 2>/dev/null || true
+        fi
         rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -29,41 +40,59 @@ trap cleanup EXIT
 step "hostd $($HOSTD --version | cut -d' ' -f2): the embedded default policy is valid"
 run "$HOSTCTL" policy check | head -n 3
 
-step "Start hostd on loopback (embedded default policy; state in $WORK)"
-"$HOSTD" --listen 127.0.0.1:2222 --state-dir "$WORK/state" --control-socket "$WORK/control.sock" \
-        --log-target stderr 2>"$WORK/hostd.log" &
+step "Start hostd on 127.0.0.1:$PORT (embedded default policy; state in $WORK)"
+ssh-keygen -q -t ed25519 -N '' -C controller -f "$WORK/controller"
+install -m 600 "$WORK/controller.pub" "$WORK/controller_keys"
+"$HOSTD" --listen "127.0.0.1:$PORT" --state-dir "$WORK/state" --control-socket "$WORK/control.sock" \
+        --controller-keys "$WORK/controller_keys" --log-target stderr 2>"$WORK/hostd.log" &
 pid=$!
 for _ in $(seq 1 100); do "$HOSTCTL" capacity >/dev/null 2>&1 && break; sleep 0.1; done
 run "$HOSTCTL" status
 
+# The controller pins the host key from hostd's own files (an operator would
+# take them from the host's install); build steps get the pin from allocate.
+for k in "$WORK"/state/host-keys/*.pub; do echo "[127.0.0.1]:$PORT $(cut -d' ' -f1,2 "$k")"; done >"$WORK/controller_known_hosts"
+CTL=(ssh -F /dev/null -o BatchMode=yes -o StrictHostKeyChecking=yes -o UserKnownHostsFile="$WORK/controller_known_hosts"
+     -i "$WORK/controller" -p "$PORT" controller@127.0.0.1)
 case "$(uname -m)" in x86_64) plat=linux/amd64 ;; aarch64) plat=linux/arm64 ;; *) plat="linux/$(uname -m)" ;; esac
 
-step "The controller asks for a slot (allocate is idempotent per owner)"
-run "$HOSTCTL" allocate --owner demo/taskrun-1 --platform "$plat" --lease 1h --cpus 2 --memory 4G
-job=$("$HOSTCTL" --json allocate --owner demo/taskrun-1 --platform "$plat" | jq -r .job)
-echo "A retried allocate for demo/taskrun-1 answers the same job: $job"
-run "$HOSTCTL" allocate --owner demo/taskrun-2 --platform "$plat" >/dev/null
-run "$HOSTCTL" jobs
+step "The controller asks for a slot over SSH (allocate is idempotent per owner)"
+printf '$ ssh controller@127.0.0.1 allocate --owner demo/taskrun-1 --platform %s --lease 1h --disk 2G\n' "$plat"
+"${CTL[@]}" allocate --owner demo/taskrun-1 --platform "$plat" --lease 1h --disk 2G >"$WORK/allocate.json"
+jq '{job, host, port, user_dir, lease_expires, quota, known_hosts, private_key: "(an OpenSSH private key, shown once)"}' "$WORK/allocate.json"
+JOB=$(jq -r .job "$WORK/allocate.json")
+USERDIR=$(jq -r .user_dir "$WORK/allocate.json")
+(umask 077; jq -r .private_key "$WORK/allocate.json" >"$WORK/id_job")
+jq -r .known_hosts "$WORK/allocate.json" >"$WORK/known_hosts"
+SSHJ="ssh -F /dev/null -o BatchMode=yes -o StrictHostKeyChecking=yes -o UserKnownHostsFile=$WORK/known_hosts -i $WORK/id_job -p $PORT"
 
-step "A full host says so (policy has 4 slots; fill them, then ask again)"
-"$HOSTCTL" allocate --owner demo/taskrun-3 --platform "$plat" >/dev/null
-"$HOSTCTL" allocate --owner demo/taskrun-4 --platform "$plat" >/dev/null
-run "$HOSTCTL" allocate --owner demo/taskrun-5 --platform "$plat" || echo "(exit status $?: no-capacity)"
+step "The build step, with stock ssh/rsync and the pinned host key (StrictHostKeyChecking=yes)"
+mkdir -p "$WORK/workspace/src"
+cp /bin/busybox "$WORK/workspace/src/"
+printf 'FROM scratch\nCOPY busybox /bin/busybox\nRUN ["/bin/busybox", "sh", "-c", "echo built by hostd job %s > /hello"]\n' "$JOB" \
+        >"$WORK/workspace/src/Containerfile"
+run $SSHJ "$JOB@127.0.0.1" mkdir -p "$USERDIR/workspaces" "$USERDIR/results"
+run rsync -razW -e "$SSHJ" "$WORK/workspace/src/" "$JOB@127.0.0.1:$USERDIR/workspaces/src/"
+run $SSHJ "$JOB@127.0.0.1" "id; hostname; cd workspaces/src && podman build -q -t localhost/demo . && podman run --rm localhost/demo /bin/busybox cat /hello > ../../results/hello.txt"
+run rsync -razW -e "$SSHJ" "$JOB@127.0.0.1:$USERDIR/results/" "$WORK/results/"
+run cat "$WORK/results/hello.txt"
 
-step "Release returns once the job's tree is reclaimed; only then is the slot free"
-echo "some build output" >"$WORK/state/jobs/$job/home/result.txt"
-run "$HOSTCTL" release "$job"
-ls "$WORK/state/jobs/$job" 2>/dev/null || echo "$WORK/state/jobs/$job: gone"
+step "Inside, the job is root of its own namespaces; outside, it is the job's uid range and its quota"
+run $SSHJ "$JOB@127.0.0.1" 'cat /proc/self/uid_map; df -h $HOME | tail -n 1; ls /proc | grep -c "^[0-9]"; ls '"$WORK/state"' 2>&1 | head -n 2'
+run "$HOSTCTL" job "$JOB"
+
+step "The controller releases the slot: it answers once everything is reclaimed"
+printf '$ ssh controller@127.0.0.1 release %s\n' "$JOB"
+"${CTL[@]}" release "$JOB" | jq '{job, state, ended_by, released}'
+echo "left in the state dir's jobs/: $(ls "$WORK/state/jobs" | wc -l) entries"
+run $SSHJ "$JOB@127.0.0.1" true || echo "(the released job's key is refused: exit status $?)"
 run "$HOSTCTL" capacity
 
 step "Operators: drain with a reason, and Prometheus metrics"
 run "$HOSTCTL" drain --reason "demo maintenance"
-run "$HOSTCTL" allocate --owner demo/taskrun-6 --platform "$plat" || echo "(exit status $?: draining)"
 run "$HOSTCTL" resume
-run "$HOSTCTL" metrics | grep -E '^hostd_(slots|jobs|allocations_total|releases_total)'
+"$HOSTCTL" metrics | grep -E '^hostd_(slots|allocations_total|releases_total|ssh_authentications_total)'
 
-step "Stop hostd (SIGTERM); its jobs are durable in the state dir and come back at the next start"
+step "Stop hostd (SIGTERM); jobs would survive it and be re-adopted at the next start"
 kill -TERM "$pid"; wait "$pid" || true; pid=
-tail -n 4 "$WORK/hostd.log"
-echo
-echo "Not served yet at this stage: SSH sessions and sandboxes (capacity's \"enforcement\" says so)."
+tail -n 3 "$WORK/hostd.log"
