@@ -281,6 +281,26 @@ static json_object *build_capacity(Daemon *d) {
         json_object_object_add(o, "enforcement", enforcement_to_json(&d->enforcement));
 
         json_add_int(o, "jobs_in_use", used);
+        {
+                /* Per job: what it may use and what it uses now. */
+                json_object *jobs = json_object_new_array();
+                for (size_t i = 0; i < r->n_jobs; i++) {
+                        Job *j = r->jobs[i];
+                        json_object *x, *full;
+
+                        if (j->state != JOB_ACTIVE)
+                                continue;
+                        full = job_answer(d, j);
+                        x = json_object_new_object();
+                        json_add_string(x, "job", j->id);
+                        json_add_string(x, "owner", j->owner);
+                        json_object_object_add(x, "quota", json_object_get(json_object_object_get(full, "quota")));
+                        json_object_object_add(x, "usage", json_object_get(json_object_object_get(full, "usage")));
+                        json_object_put(full);
+                        json_object_array_add(jobs, x);
+                }
+                json_object_object_add(o, "job_usage", jobs);
+        }
 
         health = json_object_new_object();
         problems = json_object_new_array();

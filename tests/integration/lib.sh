@@ -18,9 +18,10 @@ LOG="$WORK/hostd.log"
 # A free port of our own, so tests run in parallel (ephemeral range, just released).
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 # And uid ranges of our own: tests run in parallel, each with a hostd, and a
-# release kills every process of a job's range.  16 ranges from a start
-# derived from the (unique) port.
-UID_POOL_START=$(( (64 + PORT % 60000) * 65536 ))
+# release kills every process of a job's range.  16 ranges per port, so
+# neighbouring ports (the kernel hands them out close together) never
+# overlap: 64 + 4000 * 16 ranges stay below the 2^32 uid limit.
+UID_POOL_START=$(( (64 + (PORT % 4000) * 16) * 65536 ))
 HOSTD_PID=
 export HOSTD_CONTROL_SOCKET="$SOCK"
 failures=0

@@ -100,6 +100,7 @@ check "the job's disk is full, not more" [ "$(sshj a 'stat -c %s fill')" -lt $((
 check "host lost at most the quota" [ $((host_free_before - host_free_after)) -lt $((300 * 1024 * 1024)) ]
 check "b still writes" sshj b 'echo ok > after-a-filled'
 check "usage reported for a" [ "$(ctl job "$A" | jq -r '.usage.disk_bytes')" -gt $((200 * 1024 * 1024)) ]
+check "capacity reports a's usage and limit" [ "$(ctl capacity | jq -r --arg j "$A" '.job_usage[] | select(.job == $j) | (.usage.disk_bytes > 200 * 1024 * 1024) and (.quota.disk_bytes == 256 * 1024 * 1024)')" = true ]
 check "hostctl job shows disk use" bash -c '"$1" job "$2" | grep -q "Disk use"' _ "$HOSTCTL" "$A"
 
 # Release: kills the detached processes, and leaves nothing.
