@@ -344,17 +344,19 @@ static int reconcile(Daemon *d) {
                         return r;
         }
 
-        /* Job cgroups no record holds (a crash between creating one and
-         * recording the job, or a record removed by hand): kill and remove. */
+        /* Job cgroups of jobs we released (a crash between the end of the
+         * cleanup and the cgroup's removal): kill and remove.  Only ours: a
+         * cgroup no record of ours names may belong to another hostd on
+         * this machine (another state dir), and is none of our business. */
         if (!d->enforcement.systemd && d->enforcement.cgroup.root[0]) {
                 _cleanup_strv_free_ char **cgs = NULL;
 
                 if (cgroup_list_jobs(&d->enforcement.cgroup, &cgs) >= 0)
                         STRV_FOREACH(name, cgs) {
                                 Job *j = registry_find(reg, *name);
-                                if (j && j->state != JOB_RELEASED)
+                                if (!j || j->state != JOB_RELEASED)
                                         continue;
-                                log_warning("Job cgroup %s has no live job: killing what is in it and removing it", *name);
+                                log_warning("Job cgroup %s outlived its released job: killing what is in it and removing it", *name);
                                 (void) cgroup_job_kill(&d->enforcement.cgroup, *name, 10 * USEC_PER_SEC);
                                 (void) cgroup_job_remove(&d->enforcement.cgroup, *name);
                         }

@@ -66,10 +66,14 @@ typedef struct Channel {
         bool exited;
         int status;               /* wait status */
 
-        /* Controller API answer waiting for window. */
+        /* Output that libssh did not take yet: an API answer waiting for
+         * window, or process output read before a write came back short.
+         * While some is pending, that stream's pipe is not read. */
         bool api;
         char *out_buf;
         size_t out_len, out_off;
+        char *err_buf;
+        size_t err_len, err_off;
 
         ChannelEnd end;
         bool client_closed;
@@ -173,6 +177,7 @@ static void net_channel_free(Channel *c) {
         for (size_t i = 0; i < c->n_env; i++)
                 free(c->env[i]);
         free(c->out_buf);
+        free(c->err_buf);
         free(c->in_buf);
         if (c->ch) {
                 /* A channel we closed first lives on in libssh until the client's
@@ -193,7 +198,7 @@ static void channel_try_end(Channel *c) {
 
         if (c->client_closed || c->dead)
                 return;
-        if (c->out_fd >= 0 || c->err_fd >= 0 || !c->exited || c->out_off < c->out_len)
+        if (c->out_fd >= 0 || c->err_fd >= 0 || !c->exited || c->out_off < c->out_len || c->err_off < c->err_len)
                 return;
 
         if (c->end == END_NONE) {
@@ -236,12 +241,57 @@ static void channel_try_end(Channel *c) {
 }
 
 /* Moves process output to the channel while the window has room. */
+/* libssh 0.10 in non-blocking mode writes short, even nothing, while a key
+ * re-exchange runs or the window is shut; what it did not take is still
+ * ours, and dropping it corrupts the stream (OpenSSH rekeys every ~1 GB). */
+static size_t channel_send(Channel *c, bool is_stderr, const char *data, size_t size) {
+        int w = is_stderr ? ssh_channel_write_stderr(c->ch, data, (uint32_t) size) :
+                            ssh_channel_write(c->ch, data, (uint32_t) size);
+        if (w < 0)
+                net_fatal(c->net, "channel write failed");
+        return MIN((size_t) w, size);
+}
+
+/* Fresh process output: what libssh does not take now is kept as pending. */
+static void send_output(Channel *c, bool is_stderr, const char *data, size_t size) {
+        char **buf = is_stderr ? &c->err_buf : &c->out_buf;
+        size_t *len = is_stderr ? &c->err_len : &c->out_len, *off = is_stderr ? &c->err_off : &c->out_off;
+        size_t w = channel_send(c, is_stderr, data, size);
+
+        if (w == size)
+                return;
+        if (!*buf && !(*buf = malloc(IO_CHUNK)))
+                net_fatal(c->net, "out of memory");
+        memcpy(*buf, data + w, size - w);
+        *off = 0;
+        *len = size - w;
+        c->net->need_sync = true;
+}
+
+/* Pending output (an API answer, or what a short write left), as the
+ * window and libssh allow. */
+static void flush_pending(Channel *c, bool is_stderr) {
+        char *buf = is_stderr ? c->err_buf : c->out_buf;
+        size_t *len = is_stderr ? &c->err_len : &c->out_len, *off = is_stderr ? &c->err_off : &c->out_off;
+
+        while (*off < *len) {
+                size_t k = MIN((size_t) ssh_channel_window_size(c->ch), *len - *off), w;
+
+                if (k == 0)
+                        return;
+                w = channel_send(c, is_stderr, buf + *off, k);
+                *off += w;
+                if (w < k)
+                        return;
+        }
+}
+
 static int pump_out(Channel *c, int *fd, bool is_stderr) {
         char buf[IO_CHUNK];
         uint32_t win = ssh_channel_window_size(c->ch);
         ssize_t k;
 
-        if (win == 0)
+        if (win == 0 || (is_stderr ? c->err_off < c->err_len : c->out_off < c->out_len))
                 return 0;
         k = read(*fd, buf, MIN((size_t) win, sizeof(buf)));
         if (k < 0) {
@@ -259,8 +309,7 @@ static int pump_out(Channel *c, int *fd, bool is_stderr) {
                 c->net->need_sync = true;
                 return 0;
         }
-        if ((is_stderr ? ssh_channel_write_stderr(c->ch, buf, (uint32_t) k) : ssh_channel_write(c->ch, buf, (uint32_t) k)) < 0)
-                net_fatal(c->net, "channel write failed");
+        send_output(c, is_stderr, buf, (size_t) k);
         return 0;
 }
 
@@ -658,16 +707,8 @@ static void sync_channel(Net *n, Channel *c) {
                 return;
         }
 
-        /* API answers go out as the window allows. */
-        while (c->out_off < c->out_len) {
-                uint32_t win = ssh_channel_window_size(c->ch);
-                size_t k = MIN((size_t) win, c->out_len - c->out_off);
-                if (k == 0)
-                        break;
-                if (ssh_channel_write(c->ch, c->out_buf + c->out_off, (uint32_t) k) < 0)
-                        net_fatal(n, "channel write failed");
-                c->out_off += k;
-        }
+        flush_pending(c, false);
+        flush_pending(c, true);
 
         /* Client EOF: close stdin once libssh holds nothing more for it. */
         if (c->client_eof && c->in_fd >= 0 && !c->in_blocked && c->in_off >= c->in_len &&
@@ -679,7 +720,7 @@ static void sync_channel(Net *n, Channel *c) {
         }
 
         if (c->pty) {
-                bool want = c->out_fd >= 0 && ssh_channel_window_size(c->ch) > 0;
+                bool want = c->out_fd >= 0 && ssh_channel_window_size(c->ch) > 0 && c->out_off >= c->out_len;
                 /* One fd, both directions. */
                 short ev = (short) ((want ? POLLIN : 0) | (c->in_blocked ? POLLOUT : 0));
                 if (c->out_watch) {
@@ -691,8 +732,8 @@ static void sync_channel(Net *n, Channel *c) {
                                                         c->in_blocked && !want ? on_in_writable : on_out, c) == SSH_OK;
         } else {
                 uint32_t win = ssh_channel_window_size(c->ch);
-                watch(n, c, c->out_fd, &c->out_watch, win > 0, POLLIN, on_out);
-                watch(n, c, c->err_fd, &c->err_watch, win > 0, POLLIN, on_err);
+                watch(n, c, c->out_fd, &c->out_watch, win > 0 && c->out_off >= c->out_len, POLLIN, on_out);
+                watch(n, c, c->err_fd, &c->err_watch, win > 0 && c->err_off >= c->err_len, POLLIN, on_err);
                 watch(n, c, c->in_fd, &c->in_watch, c->in_blocked, POLLOUT, on_in_writable);
         }
 
