@@ -242,6 +242,7 @@ for kind, name in [("cold", "cold (fresh storage), ms"), ("warm", "warm rebuild 
                  "hostd_median_with_ssh_ms": st.median(v[("A", kind + "_outer")])})
     lines.append(f"{name:<34} {st.median(a):>10.0f} {f'{min(a):.0f}-{max(a):.0f}':>13} {st.median(b):>13.0f} "
                  f"{f'{min(b):.0f}-{max(b):.0f}':>13}  {ratio:>6.3f}  <= 1.05 {'yes' if met else 'NO'}")
+lines.append(f"(load average at the end: {' '.join(open('/proc/loadavg').read().split()[:3])} on {os.cpu_count()} CPUs)")
 lines.append(f"(timed inside around `podman build`; hostd as seen by the ssh client, SSH included: "
              f"cold {st.median(v[('A','cold_outer')]):.0f} ms, warm {st.median(v[('A','warm_outer')]):.0f} ms)")
 cpu = re.search(r"model name\s*:\s*(.*)", open("/proc/cpuinfo").read())
@@ -250,6 +251,7 @@ def cmd(*a):
     return (p.stdout or p.stderr).strip()
 summary = {"rows": rows, "machine": {"nproc": os.cpu_count(), "cpu": cpu.group(1) if cpu else None,
            "kernel": platform.release(), "podman": cmd("podman", "--version"), "runc": cmd("runc", "--version").splitlines()[0]},
+           "loadavg_at_end": open("/proc/loadavg").read().split()[:3],
            "raw": {f"{k[0]}/{k[1]}": x for k, x in v.items()}}
 json.dump(summary, open(os.path.join(out, "summary.json"), "w"), indent=1)
 text = "\n".join(lines) + "\n"

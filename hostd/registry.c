@@ -30,7 +30,8 @@ int registry_new(Store *store, const Policy *policy, usec_t now_usec, Registry *
         k = store_load_jobs(store, &r->jobs, &r->n_jobs);
         if (k < 0)
                 return log_error_errno(k, "Cannot load job records from %s/registry: %m", store->path);
-        qsort(r->jobs, r->n_jobs, sizeof(Job *), job_created_cmp);
+        if (r->n_jobs > 0)   /* qsort(NULL, 0) is undefined behaviour */
+                qsort(r->jobs, r->n_jobs, sizeof(Job *), job_created_cmp);
 
         for (size_t i = 0; i < r->n_jobs; i++) {
                 Job *j = r->jobs[i];

@@ -150,7 +150,11 @@ log_has() { wait_for 5 grep -qE -- "$1" "$LOG"; }
 pgrep_q() { pgrep "$@" >/dev/null; }
 
 # no_procs_of UID: no process runs as that uid.
-no_procs_of() { ! pgrep -u "$1" >/dev/null; }
+# No live process of a uid: zombies are dead already (they only wait for
+# their parent, hostd's event loop for a job's init, to reap them).
+no_procs_of() { [ "$(ps -eo uid=,stat= | awk -v u="$1" '$1 == u && $2 !~ /^Z/' | wc -l)" -eq 0 ]; }
+# Live processes in a job's uid range (from its base uid).
+range_procs() { ps -eo uid=,stat= | awk -v b="$1" '$1 >= b && $1 < b + 65536 && $2 !~ /^Z/' | wc -l; }
 
 # Still serving: the controller gets an answer and the job NAME still runs commands.
 still_serving() {

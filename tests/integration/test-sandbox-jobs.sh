@@ -18,11 +18,6 @@ janchor() {
         done
         return 1
 }
-# Processes on the host in a job's uid range.
-range_procs() {
-        local base=$1
-        ps -eo uid= | awk -v b="$base" '$1 >= b && $1 < b + 65536' | wc -l
-}
 # Leftovers that a release must not leave: loop devices on job images,
 # job cgroups, anchors, job directories.
 leftovers() {

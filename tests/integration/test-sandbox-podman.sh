@@ -38,7 +38,7 @@ check "the image is there after the restart" [ "$(sshj a 'podman run --rm localh
 
 base=$(juid a)
 check "release" [ "$(ctl release "$A" | jq -r .state)" = released ]
-check "no process of the job's range left" [ "$(ps -eo uid= | awk -v b="$base" '$1 >= b && $1 < b + 65536' | wc -l)" = 0 ]
+check "no process of the job's range left" [ "$(range_procs "$base")" = 0 ]
 check "no loop device left" [ "$(losetup -a | grep -c "$STATE/jobs/")" = 0 ]
 check "no job directory left" [ -z "$(ls "$STATE/jobs")" ]
 stop_hostd

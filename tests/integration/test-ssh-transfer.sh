@@ -50,7 +50,13 @@ seen=$(awk '$1 >= 2' "$WORK/rss" | wc -l)
 max_rss=$(awk 'BEGIN { m = 0 } $2 > m { m = $2 } END { print m }' "$WORK/rss")
 echo "session RSS: max ${max_rss} kB over $seen samples with monitor and net child"
 check "RSS was sampled during the transfer (monitor + net child seen $seen times)" [ "$seen" -ge 5 ]
-check "session processes stay under 64 MiB RSS (max ${max_rss} kB)" [ "$max_rss" -lt "$RSS_LIMIT_KB" ]
+if [ -n "${HOSTD_TEST_SANITIZED:-}" ]; then
+        # ASan's quarantine and shadow memory make RSS meaningless here; the
+        # bound is checked in the normal build.
+        echo "session RSS bound not checked under sanitizers (max ${max_rss} kB)"
+else
+        check "session processes stay under 64 MiB RSS (max ${max_rss} kB)" [ "$max_rss" -lt "$RSS_LIMIT_KB" ]
+fi
 
 # ---- rsync -razW of a tree, push and pull -----------------------------------
 SRC="$WORK/src"
