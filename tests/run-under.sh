@@ -8,6 +8,15 @@ valgrind)
         if head -c 2 "$1" | grep -q '^#!'; then
                 exec "$@"
         fi
+        # valgrind 3.19 does not emulate mount_setattr(2) (the sandbox's
+        # read-only host) nor the loop device ioctls (the job's disk): these
+        # tests need them and run in the normal and ASan+UBSan builds instead.
+        case "$(basename "$1")" in
+        test-sandbox|test-job-disk|test-api)
+                echo "$(basename "$1"): skipped under valgrind (mount_setattr, loop ioctls not emulated)"
+                exit 77
+                ;;
+        esac
         exec valgrind --quiet --leak-check=full --show-leak-kinds=definite,indirect \
                 --errors-for-leak-kinds=definite,indirect --error-exitcode=99 \
                 --track-fds=no "$@"
