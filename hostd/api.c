@@ -80,6 +80,30 @@ static JobAddress job_address(Daemon *d) {
         };
 }
 
+/* What an active job uses now, measured. */
+static json_object *usage_json(Daemon *d, const Job *j) {
+        json_object *uo = json_object_new_object();
+        JobUsage u;
+
+        job_sandbox_usage(&d->enforcement, j, &u);
+        if (u.has_cpu) {
+                usec_t age = now(CLOCK_REALTIME) - j->created;
+                char rate[32];
+
+                json_object_object_add(uo, "cpu_seconds", json_object_new_double((double) u.cpu_usec / 1e6));
+                /* Average CPUs used since the job started, comparable to quota.cpus. */
+                snprintf(rate, sizeof(rate), "%.2f", age > 0 ? (double) u.cpu_usec / (double) age : 0.0);
+                json_object_object_add(uo, "cpus", json_object_new_double_s(strtod(rate, NULL), rate));
+        }
+        if (u.has_memory)
+                json_add_int(uo, "memory_bytes", (int64_t) u.memory);
+        if (u.has_disk) {
+                json_add_int(uo, "disk_bytes", (int64_t) u.disk_used);
+                json_add_int(uo, "disk_total_bytes", (int64_t) u.disk_total);
+        }
+        return uo;
+}
+
 static json_object *job_answer(Daemon *d, const Job *j) {
         _cleanup_free_ char *known_hosts = NULL;
         char jobs_dir[4096];
@@ -93,28 +117,8 @@ static json_object *job_answer(Daemon *d, const Job *j) {
         /* Pins this host's keys for exactly what the client will type. */
         if (host_keys_known_hosts(&d->host_keys, a.host, a.port, &known_hosts) >= 0)
                 json_add_string(o, "known_hosts", known_hosts);
-        if (j->state == JOB_ACTIVE) {
-                JobUsage u;
-                json_object *uo = json_object_new_object();
-
-                job_sandbox_usage(&d->enforcement, j, &u);
-                if (u.has_cpu) {
-                        usec_t age = now(CLOCK_REALTIME) - j->created;
-                        char rate[32];
-
-                        json_object_object_add(uo, "cpu_seconds", json_object_new_double((double) u.cpu_usec / 1e6));
-                        /* Average CPUs used since the job started, comparable to quota.cpus. */
-                        snprintf(rate, sizeof(rate), "%.2f", age > 0 ? (double) u.cpu_usec / (double) age : 0.0);
-                        json_object_object_add(uo, "cpus", json_object_new_double_s(strtod(rate, NULL), rate));
-                }
-                if (u.has_memory)
-                        json_add_int(uo, "memory_bytes", (int64_t) u.memory);
-                if (u.has_disk) {
-                        json_add_int(uo, "disk_bytes", (int64_t) u.disk_used);
-                        json_add_int(uo, "disk_total_bytes", (int64_t) u.disk_total);
-                }
-                json_object_object_add(o, "usage", uo);
-        }
+        if (j->state == JOB_ACTIVE)
+                json_object_object_add(o, "usage", usage_json(d, j));
         return o;
 }
 
@@ -286,17 +290,15 @@ static json_object *build_capacity(Daemon *d) {
                 json_object *jobs = json_object_new_array();
                 for (size_t i = 0; i < r->n_jobs; i++) {
                         Job *j = r->jobs[i];
-                        json_object *x, *full;
+                        json_object *x;
 
                         if (j->state != JOB_ACTIVE)
                                 continue;
-                        full = job_answer(d, j);
                         x = json_object_new_object();
                         json_add_string(x, "job", j->id);
                         json_add_string(x, "owner", j->owner);
-                        json_object_object_add(x, "quota", json_object_get(json_object_object_get(full, "quota")));
-                        json_object_object_add(x, "usage", json_object_get(json_object_object_get(full, "usage")));
-                        json_object_put(full);
+                        json_object_object_add(x, "quota", quota_to_json(&j->quota));
+                        json_object_object_add(x, "usage", usage_json(d, j));
                         json_object_array_add(jobs, x);
                 }
                 json_object_object_add(o, "job_usage", jobs);

@@ -85,7 +85,7 @@ int job_id_generate(char ret[JOB_ID_LEN + 1]) {
         return 0;
 }
 
-static json_object *quota_to_json(const JobResources *q) {
+json_object *quota_to_json(const JobResources *q) {
         json_object *o = json_object_new_object();
 
         if (!o)

@@ -106,3 +106,6 @@ typedef struct JobAddress {
 } JobAddress;
 int job_to_api_json(const Job *j, const JobAddress *a, json_object **ret);
 
+/* {"cpus", "memory_bytes", "pids", "disk_bytes"}, as in job answers. */
+json_object *quota_to_json(const JobResources *q);
+

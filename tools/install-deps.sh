@@ -14,7 +14,7 @@ packages=(
         busybox-static
         # tests: stock clients, JSON in shell, socket activation, memcheck,
         # clang for fuzzers and sanitizers
-        openssh-client rsync jq systemd python3 valgrind clang libclang-rt-14-dev util-linux procps
+        openssh-client rsync jq openssl systemd python3 valgrind clang libclang-rt-14-dev util-linux procps
 )
 
 if [ "$(id -u)" -ne 0 ]; then
