@@ -6,6 +6,7 @@
  * daemon owns the one real parser (docs/contract.md). */
 
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
 #include <poll.h>
@@ -21,6 +22,7 @@
 
 #include <json-c/json.h>
 
+#include "fileio.h"
 #include "format.h"
 #include "macros.h"
 #include "parse-util.h"
@@ -58,6 +60,7 @@ struct Verb {
 static int run_status(const Verb *v, int argc, char *argv[]);
 static int run_policy(const Verb *v, int argc, char *argv[]);
 static int run_help(const Verb *v, int argc, char *argv[]);
+static int run_metrics(const Verb *v, int argc, char *argv[]);
 
 static const Verb verbs[] = {
         { "status",   "",  "Slot gauge, health and the jobs table", .run = run_status },
@@ -78,7 +81,9 @@ static const Verb verbs[] = {
           .value_flags = { "--reason" }, .format = format_drain },
         { "resume",   "",  "Accept jobs again", .format = format_resume },
         { "reload",   "",  "Re-read the policy; the old one stays on errors", .format = format_reload },
-        { "metrics",  "",  "Prometheus metrics text", .format = format_metrics },
+        { "metrics",  "[--output FILE]",
+          "Prometheus metrics text; with --output, replace FILE atomically (node-exporter's textfile collector)",
+          .value_flags = { "--output" }, .run = run_metrics, .format = format_metrics },
         { "policy",   "check [FILE]", "Validate a policy file locally (no daemon needed)", .run = run_policy },
         { "help",     "[VERB]", "Show this help, or a verb's", .run = run_help },
 };
@@ -484,6 +489,54 @@ static int run_status(const Verb *v, int argc, char *argv[]) {
         /* Two statements: the call must fill in bad before it is read. */
         r = format_status(cap, jobs, time(NULL), stdout, &bad);
         return shown(r, bad);
+}
+
+static int run_metrics(const Verb *v, int argc, char *argv[]) {
+        _cleanup_json_ json_object *a = NULL;
+        _cleanup_close_ int dir_fd = -1;
+        _cleanup_free_ char *dir = NULL;
+        char *metrics_argv[] = { (char *) "metrics" };
+        const char *output, *name, *text;
+        json_object *t;
+        int r;
+
+        if (argc == 1)
+                return run_remote(v, argc, argv);
+        if (argc != 3 || !streq(argv[1], "--output"))
+                return usage_error(v, "unexpected argument '%s'", argv[argc > 3 ? 3 : 1]);
+        output = argv[2];
+        name = strrchr(output, '/');
+        name = name ? name + 1 : output;
+        if (isempty(name) || streq(name, ".") || streq(name, ".."))
+                return usage_error(v, "--output needs a file name, not '%s'", output);
+        dir = name == output ? strdup(".") : strndup(output, (size_t) (name - output));
+        if (!dir) {
+                fprintf(stderr, "hostctl: out of memory\n");
+                return EXIT_INTERNAL;
+        }
+
+        r = call_hostd(1, metrics_argv, &a);
+        if (r == 0)
+                r = check_answer(a);
+        if (r != 0)
+                return r;
+        if (!json_object_object_get_ex(a, "text", &t) || !json_object_is_type(t, json_type_string)) {
+                fprintf(stderr, "hostctl: hostd's metrics answer has no text\n");
+                return EXIT_INTERNAL;
+        }
+        text = json_object_get_string(t);
+
+        dir_fd = open(isempty(dir) ? "/" : dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dir_fd < 0) {
+                fprintf(stderr, "hostctl: cannot open the directory of %s: %s; create it first\n", output, strerror(errno));
+                return EXIT_INTERNAL;
+        }
+        r = write_file_atomic_at(dir_fd, name, text, strlen(text), 0644);
+        if (r < 0) {
+                fprintf(stderr, "hostctl: cannot write %s: %s\n", output, strerror(-r));
+                return EXIT_INTERNAL;
+        }
+        return 0;
 }
 
 static int run_policy(const Verb *v, int argc, char *argv[]) {

@@ -435,6 +435,47 @@ int cgroup_detect_with_parent(const char *parent, CgroupSupport *ret) {
         return 0;
 }
 
+int cgroup_detect_under_systemd(CgroupSupport *ret) {
+        _cleanup_free_ char *controllers = NULL, *own = NULL;
+        _cleanup_close_ int fd = -1, own_fd = -1;
+        char path[PATH_MAX];
+        int r;
+
+        *ret = (CgroupSupport) {};
+        r = find_cgroup2_mount(ret->root, sizeof(ret->root));
+        if (r <= 0)
+                return r;
+        fd = open(ret->root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (fd < 0)
+                return log_error_errno(negative_errno(), "Failed to open %s: %m", ret->root);
+        /* systemd enables a controller down to a unit that asks for it
+         * (the scope's limits do): what the root offers is what jobs get. */
+        r = cg_read_at(fd, "cgroup.controllers", CG_SMALL_FILE_MAX, &controllers);
+        if (r < 0)
+                return log_error_errno(r, "Failed to read %s/cgroup.controllers: %m", ret->root);
+        ret->cpu = word_in_list(controllers, "cpu");
+        ret->memory = word_in_list(controllers, "memory");
+        ret->pids = word_in_list(controllers, "pids");
+        ret->io = word_in_list(controllers, "io");
+
+        /* The root cgroup has no cgroup.kill or memory.swap.max: look at our own. */
+        r = get_own_cgroup(&own);
+        if (r < 0)
+                return r;
+        snprintf(path, sizeof(path), "%s%s", ret->root, own);
+        own_fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (own_fd >= 0) {
+                ret->kill = faccessat(own_fd, "cgroup.kill", F_OK, AT_SYMLINK_NOFOLLOW) >= 0;
+                ret->freeze = faccessat(own_fd, "cgroup.freeze", F_OK, AT_SYMLINK_NOFOLLOW) >= 0;
+                ret->memory_swap = ret->memory && faccessat(own_fd, "memory.swap.max", F_OK, AT_SYMLINK_NOFOLLOW) >= 0;
+        }
+        log_info("Job cgroups are systemd scopes under %s: controllers%s%s%s%s%s, cgroup.kill %s.",
+                 ret->root, ret->cpu ? " cpu" : "", ret->memory ? " memory" : "", ret->pids ? " pids" : "",
+                 ret->io ? " io" : "", ret->cpu || ret->memory || ret->pids || ret->io ? "" : " none",
+                 ret->kill ? "yes" : "no");
+        return 0;
+}
+
 int cgroup_detect(CgroupSupport *ret) {
         return cgroup_detect_with_parent(NULL, ret);
 }
@@ -485,22 +526,10 @@ static int open_job(const CgroupSupport *s, const char *job, char *path, size_t 
         return fd;
 }
 
-int cgroup_job_create(const CgroupSupport *s, const char *job, const CgroupLimits *l) {
-        _cleanup_close_ int base_fd = -1, fd = -1;
-        char path[PATH_MAX], cpu[64], memory[32], swap[32], pids[32], io[32], depth[16], desc[16];
+/* Writes the limits of l into the cgroup open at fd (path for messages). */
+static int write_limits(const CgroupSupport *s, int fd, const char *path, const CgroupLimits *l, bool job) {
+        char cpu[64], memory[32], swap[32], pids[32], io[32], depth[16], desc[16];
         int r;
-
-        r = cgroup_job_path(s, job, path, sizeof(path));
-        if (r < 0)
-                return log_error_errno(r, "Cannot create job cgroup \"%s\" under \"%s\": %m",
-                                       strempty(job), s->base);
-
-        base_fd = open_base(s);
-        if (base_fd < 0)
-                return log_error_errno(base_fd, "Failed to open %s: %m", s->base);
-        fd = open_child_cgroup(base_fd, job, path, true);
-        if (fd < 0)
-                return fd;
 
         /* The kernel's minimum quota is 1ms per period. */
         if (l->millicpus > 0)
@@ -522,9 +551,9 @@ int cgroup_job_create(const CgroupSupport *s, const char *job, const CgroupLimit
                 { s->memory,      "memory.max",             LIMIT(memory, l->memory) },
                 { s->memory_swap, "memory.swap.max",        l->no_swap ? "0" : LIMIT(swap, l->swap) },
                 { s->pids,        "pids.max",               LIMIT(pids, l->pids) },
-                { s->io,          "io.weight",              io },
-                { true,           "cgroup.max.depth",       depth },
-                { true,           "cgroup.max.descendants", desc },
+                { s->io && job,   "io.weight",              io },
+                { job,            "cgroup.max.depth",       depth },
+                { job,            "cgroup.max.descendants", desc },
         };
 #undef LIMIT
 
@@ -546,14 +575,38 @@ int cgroup_job_create(const CgroupSupport *s, const char *job, const CgroupLimit
         return 0;
 }
 
-int cgroup_job_delegate(const CgroupSupport *s, const char *job, uid_t uid, gid_t gid) {
-        static const char *const files[] = { "cgroup.procs", "cgroup.threads", "cgroup.subtree_control" };
-        _cleanup_close_ int fd = -1;
+int cgroup_job_create(const CgroupSupport *s, const char *job, const CgroupLimits *l) {
+        _cleanup_close_ int base_fd = -1, fd = -1;
         char path[PATH_MAX];
+        int r;
 
-        fd = open_job(s, job, path, sizeof(path));
+        r = cgroup_job_path(s, job, path, sizeof(path));
+        if (r < 0)
+                return log_error_errno(r, "Cannot create job cgroup \"%s\" under \"%s\": %m",
+                                       strempty(job), s->base);
+
+        base_fd = open_base(s);
+        if (base_fd < 0)
+                return log_error_errno(base_fd, "Failed to open %s: %m", s->base);
+        fd = open_child_cgroup(base_fd, job, path, true);
         if (fd < 0)
-                return fd == -ENOENT ? log_error_errno(fd, "Failed to open %s: %m", path) : fd;
+                return fd;
+        return write_limits(s, fd, path, l, true);
+}
+
+int cgroup_set_total_limits(const CgroupSupport *s, const CgroupLimits *l) {
+        _cleanup_close_ int base_fd = -1;
+
+        if (!s->base[0])
+                return 0;
+        base_fd = open_base(s);
+        if (base_fd < 0)
+                return log_error_errno(base_fd, "Failed to open %s: %m", s->base);
+        return write_limits(s, base_fd, s->base, l, false);
+}
+
+int cgroup_delegate_at(int fd, const char *path, uid_t uid, gid_t gid) {
+        static const char *const files[] = { "cgroup.procs", "cgroup.threads", "cgroup.subtree_control" };
 
         if (fchown(fd, uid, gid) < 0)
                 return log_error_errno(negative_errno(), "Failed to chown %s: %m", path);
@@ -566,6 +619,16 @@ int cgroup_job_delegate(const CgroupSupport *s, const char *job, uid_t uid, gid_
                         return log_error_errno(r, "Failed to chown %s/%s: %m", path, files[i]);
                 }
         return 0;
+}
+
+int cgroup_job_delegate(const CgroupSupport *s, const char *job, uid_t uid, gid_t gid) {
+        _cleanup_close_ int fd = -1;
+        char path[PATH_MAX];
+
+        fd = open_job(s, job, path, sizeof(path));
+        if (fd < 0)
+                return fd == -ENOENT ? log_error_errno(fd, "Failed to open %s: %m", path) : fd;
+        return cgroup_delegate_at(fd, path, uid, gid);
 }
 
 int cgroup_job_attach(const CgroupSupport *s, const char *job, pid_t pid) {

@@ -38,6 +38,11 @@ typedef struct CgroupSupport {
  * error with root filled in and base "". */
 int cgroup_detect(CgroupSupport *ret);
 
+/* Under systemd, which owns the tree: fills root and what jobs' scopes
+ * can get (controllers, cgroup.kill) without creating anything; base
+ * stays "" (job cgroups come from job-unit.c). */
+int cgroup_detect_under_systemd(CgroupSupport *ret);
+
 /* The same with a configured parent cgroup (relative to the mount, e.g.
  * "/hostd.slice" or "/"; NULL = "/"): base = <root><parent>/hostd.jobs.
  * The parent is created if missing.  Refused (-EINVAL) if that would put
@@ -77,6 +82,15 @@ int cgroup_job_create(const CgroupSupport *s, const char *job, const CgroupLimit
  * cgroup.subtree_control, so that podman in the job's user namespace can
  * create and populate child cgroups.  The limit files stay root's. */
 int cgroup_job_delegate(const CgroupSupport *s, const char *job, uid_t uid, gid_t gid);
+
+/* The same for any cgroup directory open at fd (path for messages): for a
+ * job's systemd scope, whose directory systemd made. */
+int cgroup_delegate_at(int fd, const char *path, uid_t uid, gid_t gid);
+
+/* Caps all jobs together: cpu.max, memory.max, memory.swap.max and
+ * pids.max of base (hostd.jobs) where the controller is enabled; a limit
+ * of 0 is "max".  Nothing to do without a base. */
+int cgroup_set_total_limits(const CgroupSupport *s, const CgroupLimits *l);
 
 /* Moves pid (with all its threads) into the job's cgroup. */
 int cgroup_job_attach(const CgroupSupport *s, const char *job, pid_t pid);

@@ -289,6 +289,7 @@ int daemon_reload(Daemon *d, char **ret_error) {
         policy_free(d->policy);
         d->policy = p;
         registry_set_policy(d->registry, p);
+        (void) job_sandbox_apply_totals(&d->enforcement, &p->job_total);
         d->reloads_total++;
         log_info("Policy reloaded from %zu source(s)", strv_length(p->sources));
         (void) sd_notify(false, "READY=1");
@@ -455,7 +456,7 @@ int daemon_new(const char *policy_path, PolicyOverride *overrides, size_t n_over
         r = policy_load(policy_path, overrides, n_overrides, &d->policy, &error);
         if (r < 0) {
                 log_error("Invalid policy; refusing to start:\n%s", strempty(error));
-                return r;
+                return -ENOTRECOVERABLE;
         }
 
         r = sd_event_default(&d->event);
@@ -466,6 +467,8 @@ int daemon_new(const char *policy_path, PolicyOverride *overrides, size_t n_over
         (void) sd_event_set_watchdog(d->event, true);
 
         (void) enforcement_detect(&d->enforcement);
+        /* Logged; jobs still run, under the per-job limits. */
+        (void) job_sandbox_apply_totals(&d->enforcement, &d->policy->job_total);
 
         r = store_open(d->policy->state_dir, &d->store);
         if (r < 0)

@@ -49,6 +49,9 @@ typedef struct Daemon {
         const char *binfmt_dir;
 } Daemon;
 
+/* -ENOTRECOVERABLE: the policy is invalid (logged with file and line);
+ * main exits with EXIT_CONFIG so that systemd does not restart in a loop. */
+#define EXIT_CONFIG 78   /* sysexits.h EX_CONFIG */
 int daemon_new(const char *policy_path, PolicyOverride *overrides, size_t n_overrides, Daemon **ret);
 Daemon *daemon_free(Daemon *d);
 static inline void daemon_freep(Daemon **d) {

@@ -25,7 +25,9 @@ int enforcement_detect(Enforcement *ret) {
         int r;
 
         e.systemd = job_unit_available();
-        r = cgroup_detect(&e.cgroup);
+        /* Under systemd, a cgroup of our own making outside our unit would
+         * be a trespass systemd may undo at any time. */
+        r = e.systemd ? cgroup_detect_under_systemd(&e.cgroup) : cgroup_detect(&e.cgroup);
         if (r < 0)
                 log_warning_errno(r, "Cannot set up job cgroups: %m; jobs run without cgroup limits");
         e.disk_quota = job_disk_supported();
@@ -40,6 +42,18 @@ int enforcement_detect(Enforcement *ret) {
                  e.cgroup.io ? "yes" : "no", e.disk_quota ? "yes" : "no", e.seccomp ? "yes" : "no", strempty(e.runtime));
         *ret = e;
         return 0;
+}
+
+int job_sandbox_apply_totals(const Enforcement *e, const JobResources *total) {
+        CgroupLimits l = {
+                .millicpus = total->millicpus,
+                .memory = total->memory,
+                .pids = total->pids,
+        };
+
+        if (e->systemd)
+                return job_unit_set_slice_limits(&l);
+        return cgroup_set_total_limits(&e->cgroup, &l);
 }
 
 static CgroupLimits limits_of(const Job *j) {
@@ -77,10 +91,21 @@ static int start_cgroup(Daemon *d, Job *j) {
         if (e->systemd) {
                 _cleanup_free_ char *cg = NULL;
 
+                _cleanup_close_ int fd = -1;
+
                 r = job_unit_start(j->id, j->init_pid, &l, &cg);
                 if (r < 0)
                         return r;
                 snprintf(path, sizeof(path), "/sys/fs/cgroup%s", cg);
+                /* Delegate=yes keeps systemd out of the subtree; the job's
+                 * root (its range's first uid) must also own it, as with
+                 * cgroupfs, for podman inside to make cgroups. */
+                fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+                if (fd < 0)
+                        return log_error_errno(negative_errno(), "Failed to open %s: %m", path);
+                r = cgroup_delegate_at(fd, path, j->uid_base, j->uid_base);
+                if (r < 0)
+                        return r;
         } else if (e->cgroup.root[0]) {
                 r = cgroup_job_create(&e->cgroup, j->id, &l);
                 if (r >= 0)

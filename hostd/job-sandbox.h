@@ -23,6 +23,10 @@ typedef struct Enforcement {
 
 int enforcement_detect(Enforcement *ret);
 
+/* Caps all jobs together ([Jobs] Total*; 0 = none): the jobs slice under
+ * systemd, the hostd.jobs cgroup otherwise. */
+int job_sandbox_apply_totals(const Enforcement *e, const JobResources *total);
+
 /* Builds the job's sandbox (or re-adopts a running one after a restart,
  * or rebuilds it around the existing disk after a reboot), records the
  * anchor in the job, and fills the job's runtime fields. */

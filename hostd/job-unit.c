@@ -348,6 +348,40 @@ int job_unit_stop(const char *job) {
         return 0;
 }
 
+int job_unit_set_slice_limits(const CgroupLimits *l) {
+        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        int r;
+
+        r = open_bus(&bus);
+        if (r < 0)
+                return log_error_errno(r, "Failed to connect to the system bus: %m");
+        r = sd_bus_message_new_method_call(bus, &m, SD_DEST, SD_PATH, SD_MANAGER, "SetUnitProperties");
+        if (r >= 0)
+                /* Runtime only: the policy is the one place the caps are
+                 * configured, so nothing may outlive a reboot in /etc. */
+                r = sd_bus_message_append(m, "sb", JOB_UNIT_SLICE, 1);
+        if (r >= 0)
+                r = sd_bus_message_open_container(m, 'a', "(sv)");
+        /* Every cap, with UINT64_MAX ("infinity") for none, so that a cap
+         * removed from the policy is lifted at the next reload. */
+        if (r >= 0)
+                r = sd_bus_message_append(m, "(sv)(sv)(sv)",
+                                          "CPUQuotaPerSecUSec", "t",
+                                          l->millicpus > 0 ? (uint64_t) l->millicpus * 1000U : UINT64_MAX,
+                                          "MemoryMax", "t", l->memory > 0 ? l->memory : UINT64_MAX,
+                                          "TasksMax", "t", l->pids > 0 ? l->pids : UINT64_MAX);
+        if (r >= 0)
+                r = sd_bus_message_close_container(m);
+        if (r < 0)
+                return log_error_errno(r, "Failed to build SetUnitProperties message for %s: %m", JOB_UNIT_SLICE);
+        r = sd_bus_call(bus, m, JOB_UNIT_TIMEOUT_USEC, &error, NULL);
+        if (r < 0)
+                return log_error_errno(r, "Failed to set the caps of %s: %s", JOB_UNIT_SLICE, bus_error_text(&error, r));
+        return 0;
+}
+
 int job_unit_exists(const char *job) {
         _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
         _cleanup_free_ char *path = NULL;

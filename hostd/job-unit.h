@@ -43,6 +43,10 @@ int job_unit_start(const char *job, pid_t pid, const CgroupLimits *l, char **ret
  * success. */
 int job_unit_stop(const char *job);
 
+/* Caps all jobs together: CPUQuotaPerSecUSec, MemoryMax and TasksMax of
+ * JOB_UNIT_SLICE as runtime properties (0 = infinity). */
+int job_unit_set_slice_limits(const CgroupLimits *l);
+
 /* 1 if systemd has the unit loaded, 0 if not, or a negative errno. */
 int job_unit_exists(const char *job);
 

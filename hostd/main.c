@@ -156,6 +156,8 @@ int main(int argc, char *argv[]) {
         signal(SIGPIPE, SIG_IGN);
 
         r = daemon_new(policy, overrides, n, &d);
+        if (r == -ENOTRECOVERABLE)
+                return EXIT_CONFIG;   /* hostd.service: RestartPreventExitStatus= */
         if (r < 0)
                 return 1;
         r = daemon_run(d);

@@ -414,12 +414,26 @@ static _noreturn_ void child_fail(int sock, const char *error) {
 
 /* The first child: as real root, a private mount namespace with the job's
  * disk; then the job's user namespace and the rest, and the job's init. */
+/* hostd.service lowers hostd's OOM score so that the kernel picks a job,
+ * not the daemon that cleans up after it; job processes go back to the
+ * default.  Raising it needs no privilege; failure only leaves the job
+ * less likely to be picked. */
+static void reset_oom_score(void) {
+        int fd = open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
+
+        if (fd >= 0) {
+                (void) !write(fd, "0", 1);
+                close(fd);
+        }
+}
+
 static _noreturn_ void setup_child(const SandboxSpec *s, int sock) {
         char newroot[4096], src[4096], error[512] = "";
         int disk_fd = -1, flags;
         json_object *o;
         pid_t init;
 
+        reset_oom_score();
         snprintf(newroot, sizeof(newroot), "%s/root", s->job_dir);
         if (unshare(CLONE_NEWNS) < 0)
                 child_fail(sock, "cannot create a mount namespace");
@@ -687,6 +701,7 @@ int sandbox_enter(int pidfd, pid_t anchor, const char *home) {
         struct stat a, b;
         char path[64];
 
+        reset_oom_score();
         /* Join the anchor's net namespace only if it has its own
          * (Network=none): the host's belongs to the initial user namespace,
          * which the job's credentials may not enter. */

@@ -296,6 +296,7 @@ typedef struct PolicyKey {
         size_t offset;
         size_t size;
         bool optional;   /* string keys: an empty value means NULL */
+        bool unlimited;  /* number keys: "infinity" is allowed and stored as 0 */
         uint64_t min, max;
 } PolicyKey;
 
@@ -343,6 +344,9 @@ static const PolicyKey keys[] = {
         { "Jobs", "MaxDisk", KEY_SIZE, FIELD(job_max.disk), .min = 64 * MIB, .max = 64 * TIB },
         { "Jobs", "DefaultLease", KEY_DURATION, FIELD(job_default.lease), .min = MINUTE, .max = 7 * DAY },
         { "Jobs", "MaxLease", KEY_DURATION, FIELD(job_max.lease), .min = MINUTE, .max = 7 * DAY },
+        { "Jobs", "TotalCPUs", KEY_CPUS, FIELD(job_total.millicpus), .min = 100, .max = 1024000, .unlimited = true },
+        { "Jobs", "TotalMemory", KEY_SIZE, FIELD(job_total.memory), .min = 64 * MIB, .max = 64 * TIB, .unlimited = true },
+        { "Jobs", "TotalPids", KEY_UINT, FIELD(job_total.pids), .min = 16, .max = 4194304, .unlimited = true },
 
         /* The upper bound leaves room for at least one range below 0xFFFF0000. */
         { "UIDPool", "Start", KEY_UID_START, FIELD(uid_pool_start),
@@ -482,6 +486,10 @@ static char *format_cpus(char *buf, size_t size, uint64_t millicpus) {
 }
 
 static char *format_number(const PolicyKey *k, char *buf, size_t size, uint64_t v) {
+        if (k->unlimited && v == 0) {
+                snprintf(buf, size, "infinity");
+                return buf;
+        }
         switch (k->type) {
         case KEY_SIZE:
                 return format_size(buf, size, v);
@@ -782,8 +790,11 @@ static int check_element(const PolicyKey *k, const char *v, char **ret, char *wh
 static int check_number(const PolicyKey *k, uint64_t v, char *why, size_t size) {
         char range[128];
 
+        if (k->unlimited && v == 0)
+                return 0;
         if (v < k->min || v > k->max)
-                return why_fmt(why, size, "out of range; use %s", describe_range(k, range, sizeof(range)));
+                return why_fmt(why, size, "out of range; use %s%s", describe_range(k, range, sizeof(range)),
+                               k->unlimited ? ", or infinity" : "");
         if (k->type == KEY_UID_START && v % UID_RANGE_SIZE != 0)
                 return why_fmt(why, size, "not a multiple of 65536; use e.g. %llu",
                                (unsigned long long) MAX(v / UID_RANGE_SIZE * UID_RANGE_SIZE, UID_RANGE_SIZE));
@@ -796,12 +807,16 @@ static int parse_number(const PolicyKey *k, const char *value, uint64_t *ret, ch
         uint64_t v;
         int r;
 
+        if (k->unlimited && streq(value, "infinity")) {
+                *ret = 0;
+                return 0;
+        }
         switch (k->type) {
         case KEY_SIZE:
                 r = parse_size(value, &v);
                 if (r == -EINVAL)
-                        return why_fmt(why, size, "not a size; use %s, in bytes or with a K, M, G or T suffix (e.g. 4G)",
-                                       describe_range(k, range, sizeof(range)));
+                        return why_fmt(why, size, "not a size; use %s, in bytes or with a K, M, G or T suffix (e.g. 4G)%s",
+                                       describe_range(k, range, sizeof(range)), k->unlimited ? ", or infinity" : "");
                 break;
         case KEY_DURATION:
                 r = parse_duration_sec(value, &v);
@@ -812,17 +827,19 @@ static int parse_number(const PolicyKey *k, const char *value, uint64_t *ret, ch
         case KEY_CPUS:
                 r = parse_millicpus(value, &u32);
                 if (r == -EINVAL)
-                        return why_fmt(why, size, "not a number of CPUs; use %s, a decimal with at most three fractional digits (e.g. 2 or 0.5)",
-                                       describe_range(k, range, sizeof(range)));
+                        return why_fmt(why, size, "not a number of CPUs; use %s, a decimal with at most three fractional digits (e.g. 2 or 0.5)%s",
+                                       describe_range(k, range, sizeof(range)), k->unlimited ? ", or infinity" : "");
                 v = u32;
                 break;
         default:
                 r = parse_u64(value, &v);
                 if (r == -EINVAL)
-                        return why_fmt(why, size, "not a whole number; use %s", describe_range(k, range, sizeof(range)));
+                        return why_fmt(why, size, "not a whole number; use %s%s", describe_range(k, range, sizeof(range)),
+                                       k->unlimited ? ", or infinity" : "");
         }
         if (r < 0)
-                return why_fmt(why, size, "out of range; use %s", describe_range(k, range, sizeof(range)));
+                return why_fmt(why, size, "out of range; use %s%s", describe_range(k, range, sizeof(range)),
+                               k->unlimited ? ", or infinity" : "");
         r = check_number(k, v, why, size);
         if (r < 0)
                 return r;
@@ -1220,6 +1237,22 @@ static int validate_internal(const Policy *p, Problems *pr) {
                 if (dv > mv)
                         problem(pr, "[Jobs] %s=%s is above [Jobs] %s=%s; lower %s or raise %s",
                                 dn, format_number(k, a, sizeof(a), dv), mn, format_number(k2, b, sizeof(b), mv), dn, mn);
+        }
+
+        /* A job that may ask for more than all jobs together could never get it. */
+        for (size_t i = 0; i < 3; i++) {
+                char mn[32], tn[32];
+                uint64_t mv, tv;
+
+                snprintf(mn, sizeof(mn), "Max%s", pairs[i]);
+                snprintf(tn, sizeof(tn), "Total%s", pairs[i]);
+                k = find_key("Jobs", mn);
+                k2 = find_key("Jobs", tn);
+                mv = get_number(p, k);
+                tv = get_number(p, k2);
+                if (tv != 0 && mv > tv)
+                        problem(pr, "[Jobs] %s=%s is above [Jobs] %s=%s, the cap of all jobs together; lower %s or raise %s",
+                                mn, format_number(k, a, sizeof(a), mv), tn, format_number(k2, b, sizeof(b), tv), mn, tn);
         }
 
         if (p->per_source_max_startups > p->max_startups)

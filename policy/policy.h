@@ -64,6 +64,8 @@ typedef struct Policy {
         JobNetwork network;          /* Network= */
         JobResources job_default;    /* DefaultCPUs= DefaultMemory= DefaultPids= DefaultDisk= DefaultLease= */
         JobResources job_max;        /* MaxCPUs= MaxMemory= MaxPids= MaxDisk= MaxLease= */
+        JobResources job_total;      /* TotalCPUs= TotalMemory= TotalPids=: the cap of all jobs
+                                      * together (the jobs slice); 0 = infinity */
 
         /* [UIDPool] */
         uint32_t uid_pool_start;     /* Start=, a multiple of 65536 */
