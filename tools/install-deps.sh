@@ -15,6 +15,7 @@ packages=(
         # tests: stock clients, JSON in shell, socket activation, memcheck,
         # clang for fuzzers and sanitizers
         openssh-client rsync jq openssl systemd python3 valgrind clang libclang-rt-14-dev util-linux procps
+        qemu-system-x86 qemu-utils debootstrap iproute2
 )
 
 if [ "$(id -u)" -ne 0 ]; then

@@ -1,0 +1,117 @@
+#!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# Builds (or finds in the cache) the Debian 12 image the VM tier boots:
+# systemd as PID 1 with cgroup v2, podman, OpenSSH's sshd for the test
+# harness (root, key only), and the runtime libraries hostd links.  hostd
+# itself is not in the image: each run installs it from a `meson install
+# --destdir` tree (run-vm-tests.sh).
+#
+#   build-image.sh CACHE_DIR     prints the image's directory on stdout
+#
+# The image is keyed by the hash of this script, so a changed recipe builds
+# a new one; older images in CACHE_DIR are removed.  debootstrap takes a few
+# minutes, which is why the image lives outside the source tree.
+set -euo pipefail
+
+CACHE=${1:?usage: build-image.sh CACHE_DIR}
+RECIPE_HASH=$(sha256sum "$0" | cut -c1-16)
+OUT=$CACHE/debian12-$RECIPE_HASH
+IMAGE_SIZE=12G
+
+if [ -f "$OUT/ready" ]; then
+        echo "$OUT"
+        exit 0
+fi
+
+# The machine's configured Debian mirror: the first deb822 "URIs:" or
+# one-line "deb" entry for bookworm's main archive (not -security).
+mirror() {
+        local f u
+        for f in /etc/apt/sources.list.d/*.sources /etc/apt/sources.list; do
+                [ -f "$f" ] || continue
+                u=$(awk '/^URIs:/ { uri = $2 } /^Suites:/ { if ($0 ~ / bookworm( |$)/ && uri !~ /security/) { print uri; exit } }' "$f")
+                [ -n "$u" ] || u=$(awk '$1 == "deb" && $3 == "bookworm" && $2 !~ /security/ { print $2; exit }' "$f")
+                if [ -n "$u" ]; then
+                        echo "$u"
+                        return
+                fi
+        done
+        echo http://deb.debian.org/debian
+}
+
+mkdir -p "$CACHE"
+WORK=$CACHE/build.$$
+trap 'umount -R "$WORK/root/proc" "$WORK/root/sys" "$WORK/root/dev" 2>/dev/null || true; rm -rf "$WORK"' EXIT
+rm -rf "$WORK"
+mkdir -p "$WORK/root"
+ROOT=$WORK/root
+MIRROR=$(mirror)
+echo "build-image: debootstrap bookworm from $MIRROR (a few minutes)" >&2
+
+# Runtime of hostd and of the jobs: libraries hostd links, e2fsprogs and
+# util-linux for the job disks, podman with both OCI runtimes (netavark
+# named: debootstrap does not resolve podman's virtual dependencies), and
+# the tools the build step runs over SSH.
+PKGS=systemd,systemd-sysv,dbus,libpam-systemd,udev,kmod,iproute2,procps,psmisc,util-linux,mount,e2fsprogs
+PKGS=$PKGS,openssh-server,openssh-sftp-server,rsync,busybox-static,ca-certificates
+PKGS=$PKGS,libssh-4,libjson-c5,libseccomp2,libsystemd0
+PKGS=$PKGS,podman,crun,runc,conmon,uidmap,netavark,aardvark-dns,fuse-overlayfs,golang-github-containers-common
+debootstrap --variant=minbase --include="$PKGS" bookworm "$ROOT" "$MIRROR" >"$WORK/debootstrap.log" 2>&1 ||
+        { tail -30 "$WORK/debootstrap.log" >&2; exit 1; }
+
+# The kernel, booted directly by qemu (-kernel/-initrd), with the virtio
+# drivers in its initramfs.
+mount -t proc proc "$ROOT/proc"
+mount --rbind /sys "$ROOT/sys"
+mount --rbind /dev "$ROOT/dev"
+cp /etc/resolv.conf "$ROOT/etc/resolv.conf" 2>/dev/null || true
+cat >"$ROOT/etc/apt/sources.list" <<EOF
+deb $MIRROR bookworm main
+EOF
+chroot "$ROOT" env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
+        linux-image-amd64 initramfs-tools >"$WORK/kernel.log" 2>&1 ||
+        { tail -30 "$WORK/kernel.log" >&2; exit 1; }
+chroot "$ROOT" apt-get clean
+umount -R "$ROOT/proc" "$ROOT/sys" "$ROOT/dev"
+
+# Root filesystem, network (DHCP from qemu's user network), console.
+echo "/dev/vda / ext4 rw,errors=remount-ro 0 1" >"$ROOT/etc/fstab"
+echo hostd-vm >"$ROOT/etc/hostname"
+printf '127.0.0.1 localhost\n127.0.1.1 hostd-vm\n' >"$ROOT/etc/hosts"
+printf 'nameserver 10.0.2.3\n' >"$ROOT/etc/resolv.conf"
+mkdir -p "$ROOT/etc/systemd/network"
+printf '[Match]\nName=en* eth*\n\n[Network]\nDHCP=ipv4\n' >"$ROOT/etc/systemd/network/80-dhcp.network"
+chroot "$ROOT" systemctl enable systemd-networkd.service serial-getty@ttyS0.service >/dev/null 2>&1
+# An empty machine-id: systemd makes one at boot.
+: >"$ROOT/etc/machine-id"
+
+# The harness logs in as root with its own key (made here, kept with the
+# image); sshd's host keys are made at first boot by the package's units.
+ssh-keygen -q -t ed25519 -N '' -C hostd-vm-harness -f "$WORK/harness_key"
+mkdir -p -m 0700 "$ROOT/root/.ssh"
+install -m 0600 "$WORK/harness_key.pub" "$ROOT/root/.ssh/authorized_keys"
+cat >"$ROOT/etc/ssh/sshd_config.d/harness.conf" <<EOF
+PermitRootLogin prohibit-password
+PasswordAuthentication no
+UseDNS no
+EOF
+
+# Faster boot: nothing waits for a network that qemu gives at once.
+chroot "$ROOT" systemctl mask systemd-networkd-wait-online.service apt-daily.timer apt-daily-upgrade.timer \
+        e2scrub_all.timer fstrim.timer man-db.timer >/dev/null 2>&1 || true
+
+cp "$ROOT"/boot/vmlinuz-* "$WORK/vmlinuz"
+cp "$ROOT"/boot/initrd.img-* "$WORK/initrd.img"
+
+truncate -s "$IMAGE_SIZE" "$WORK/rootfs.img"
+mkfs.ext4 -q -F -L hostd-vm -d "$ROOT" "$WORK/rootfs.img"
+
+rm -rf "$OUT"
+mkdir -p "$OUT"
+mv "$WORK/rootfs.img" "$WORK/vmlinuz" "$WORK/initrd.img" "$WORK/harness_key" "$WORK/harness_key.pub" "$OUT/"
+touch "$OUT/ready"
+# Older recipes' images.
+for d in "$CACHE"/debian12-*; do
+        [ "$d" = "$OUT" ] || rm -rf "$d"
+done
+echo "$OUT"
