@@ -303,10 +303,48 @@ static int on_sighup(sd_event_source *s, const struct signalfd_siginfo *si, void
         return 0;
 }
 
+/* How long a stop waits for connections that need this process (still
+ * authenticating, or the controller's request in flight); well inside the
+ * unit's TimeoutStopSec=30s. */
+#define STOP_DRAIN_USEC (10 * USEC_PER_SEC)
+
+static void on_sessions_drained(void *userdata) {
+        Daemon *d = userdata;
+        (void) sd_event_exit(d->event, 0);
+}
+
+static int on_stop_timeout(sd_event_source *s, uint64_t usec, void *userdata) {
+        Daemon *d = userdata;
+        log_warning("%u SSH session(s) still authenticating or talking to the API after %llus; stopping anyway",
+                    d->listener ? listener_sessions_needing_main(d->listener) : 0,
+                    (unsigned long long) (STOP_DRAIN_USEC / USEC_PER_SEC));
+        return sd_event_exit(d->event, 0);
+}
+
+/* A stop (and so a restart) first stops accepting: under socket activation
+ * new connections wait in the kernel for the next hostd.  Connections that
+ * need this process finish first, so a controller's request is answered
+ * rather than cut; job sessions do not need us and carry on regardless. */
 static int on_sigterm(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
-        log_info("Received %s; stopping", si->ssi_signo == SIGINT ? "SIGINT" : "SIGTERM");
+        Daemon *d = userdata;
+        unsigned n;
+
+        if (d->stopping) {
+                log_info("Received %s again; stopping now", si->ssi_signo == SIGINT ? "SIGINT" : "SIGTERM");
+                return sd_event_exit(d->event, 0);
+        }
+        d->stopping = true;
         (void) sd_notify(false, "STOPPING=1\nSTATUS=stopping");
-        return sd_event_exit(sd_event_source_get_event(s), 0);
+        n = d->listener ? listener_sessions_needing_main(d->listener) : 0;
+        if (n == 0) {
+                log_info("Received %s; stopping", si->ssi_signo == SIGINT ? "SIGINT" : "SIGTERM");
+                return sd_event_exit(d->event, 0);
+        }
+        log_info("Received %s; stopping after %u SSH session(s) that need hostd finish (at most %llus)",
+                 si->ssi_signo == SIGINT ? "SIGINT" : "SIGTERM", n, (unsigned long long) (STOP_DRAIN_USEC / USEC_PER_SEC));
+        (void) sd_event_add_time_relative(d->event, NULL, CLOCK_MONOTONIC, STOP_DRAIN_USEC, 0, on_stop_timeout, d);
+        listener_drain(d->listener, on_sessions_drained, d);
+        return 0;
 }
 
 /* Makes the state on disk and the running system agree after a start:

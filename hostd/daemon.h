@@ -39,6 +39,7 @@ typedef struct Daemon {
         char *empty_dir;                   /* chroot of the unprivileged SSH processes */
         sd_event_source *deadline_source;
         usec_t deadline_retry_after;   /* back-off after a failed expiry */
+        bool stopping;                 /* SIGTERM seen: draining sessions */
 
         usec_t started_realtime;
         uint64_t reloads_total, reload_failures_total;

@@ -59,6 +59,8 @@ struct Listener {
         Penalty *penalties;
         size_t n_penalties;
         ListenerStats stats;
+        void (*drained)(void *userdata); /* set while stopping */
+        void *drained_userdata;
 };
 
 static unsigned count_unauth(const Listener *l, const char *source) {
@@ -67,6 +69,23 @@ static unsigned count_unauth(const Listener *l, const char *source) {
                 if (!s->authenticated && !s->exempt && (!source || streq(s->source, source)))
                         n++;
         return n;
+}
+
+unsigned listener_sessions_needing_main(const Listener *l) {
+        unsigned n = 0;
+        for (const Session *s = l->sessions; s; s = s->next)
+                if (!s->authenticated || s->controller)
+                        n++;
+        return n;
+}
+
+static void check_drained(Listener *l) {
+        if (l->drained && listener_sessions_needing_main(l) == 0) {
+                void (*done)(void *) = l->drained;
+
+                l->drained = NULL;
+                done(l->drained_userdata);
+        }
 }
 
 void listener_stats(const Listener *l, ListenerStats *ret) {
@@ -388,9 +407,11 @@ static int on_session_io(sd_event_source *src, int fd, uint32_t revents, void *u
 
 static int on_session_exit(sd_event_source *src, const siginfo_t *si, void *userdata) {
         Session *s = userdata;
+        Listener *l = s->listener;
 
         log_debug("SSH session from %s ended (monitor pid %d)", s->source, (int) s->pid);
         session_free(s);
+        check_drained(l);
         return 0;
 }
 
@@ -674,6 +695,14 @@ uint16_t listener_port(const Listener *l) {
         if (sa.ss_family == AF_INET6)
                 return ntohs(((struct sockaddr_in6 *) &sa)->sin6_port);
         return l->daemon->policy->listen_port;
+}
+
+void listener_drain(Listener *l, void (*done)(void *userdata), void *userdata) {
+        for (size_t i = 0; i < l->n_fds; i++)
+                (void) sd_event_source_set_enabled(l->sources[i], SD_EVENT_OFF);
+        l->drained = done;
+        l->drained_userdata = userdata;
+        check_drained(l);
 }
 
 void listener_terminate_job(Listener *l, const char *job) {

@@ -19,6 +19,14 @@ Listener *listener_free(Listener *l);
  * one systemd chose under socket activation. */
 uint16_t listener_port(const Listener *l);
 
+/* Stopping: accept nothing more (under socket activation the kernel keeps
+ * new connections queued for the next hostd), and call done(userdata)
+ * once no session needs this process any more: those still
+ * authenticating and the controller's.  Authenticated job sessions carry
+ * on without us and are not waited for. */
+void listener_drain(Listener *l, void (*done)(void *userdata), void *userdata);
+unsigned listener_sessions_needing_main(const Listener *l);
+
 /* Ends every SSH session of a job (its release started). */
 void listener_terminate_job(Listener *l, const char *job);
 

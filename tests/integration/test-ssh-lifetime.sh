@@ -62,4 +62,30 @@ check "release ends the nohup'ed work too" no_procs_of "$UID_D"
 
 check "still serving" still_serving
 check_no_crash
+
+# ---- a stop waits for connections that need hostd ------------------------------
+# A connection still authenticating (here: one that sends nothing) holds a
+# SIGTERM back until it ends, so a restart does not cut a controller's
+# request or a login in progress; the exit then follows its end, not the
+# 10 s limit.
+exec 7<>"/dev/tcp/127.0.0.1/$PORT"
+unauth() { [ "$(hc metrics | awk '$1 == "hostd_ssh_sessions{state=\"unauthenticated\"}" { print $2 }')" = 1 ]; }
+check "the silent connection is an unauthenticated session" wait_for 10 unauth
+kill -TERM "$HOSTD_PID"
+check "SIGTERM waits for the session" log_has 'stopping after 1 SSH session\(s\) that need hostd finish'
+check "hostd still runs while it does" kill -0 "$HOSTD_PID"
+# A controller arriving now waits in the listen backlog: not served by a
+# hostd on its way out (the next one, under socket activation, serves it).
+ctl capacity >"$WORK/during-stop.out" 2>&1 7>&- &
+CTL_PID=$!
+sleep 2
+check "a new connection is not served meanwhile" [ ! -s "$WORK/during-stop.out" ]
+exec 7>&-
+check "hostd exits once the connection ends" wait_for 8 bash -c '! kill -0 "$1" 2>/dev/null' _ "$HOSTD_PID"
+check "because it ended, not on the time limit" bash -c '! grep -q "stopping anyway" "$1"' _ "$LOG"
+rc=0; wait "$HOSTD_PID" || rc=$?
+HOSTD_PID=
+check "and exits 0" [ "$rc" = 0 ]
+wait "$CTL_PID" 2>/dev/null || true
+check "the waiting controller got no answer from it" bash -c '! grep -q apiVersion "$1"' _ "$WORK/during-stop.out"
 finish
