@@ -1,0 +1,207 @@
+#!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# contrib/multi-platform-controller against a real hostd on loopback: the
+# provision script makes the Secret the buildah-remote task reads, the
+# task's own command sequence (ssh mkdir, rsync -razW --mkpath pushes, the
+# long `ssh host podman run` with -e, -v ...:Z and --tmpfs /run/secrets,
+# the post-build step, rsync pulls) runs on it with stock clients and
+# StrictHostKeyChecking=yes, and the cleanup script releases the job.
+# The cluster is the only part that is not real: kubectl is a stand-in
+# that records the Secret it is asked to create.
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/ssh-lib.sh"
+
+CONTRIB=$(cd "$(dirname "$0")/../../contrib/multi-platform-controller" && pwd)
+for t in podman rsync jq /bin/busybox; do
+        command -v "$t" >/dev/null || [ -x "$t" ] || { echo "$t missing"; exit 77; }
+done
+
+start_hostd_ssh --set Jobs.Slots=2
+
+# The host's Secret in the controller's namespace, as a mounted workspace.
+WS=$WORK/ssh-workspace
+mkdir -p "$WS"
+install -m 0400 "$CTL_KEY" "$WS/id_rsa"
+cp "$CTL_KH" "$WS/known_hosts"
+
+mkdir -p "$WORK/bin" "$WORK/secrets"
+cat >"$WORK/bin/kubectl" <<'EOF'
+#!/bin/bash
+# Stand-in for the cluster: records the Secret of `kubectl create -f FILE`.
+if [ "$#" -ne 3 ] || [ "$1" != create ] || [ "$2" != -f ]; then
+        echo "stand-in kubectl: only 'create -f FILE' (got: $*)" >&2
+        exit 1
+fi
+n=$(find "$KUBECTL_RECORD" -name '*.yaml' | wc -l)
+cp "$3" "$KUBECTL_RECORD/$n.yaml"
+echo "secret/$(awk '$1 == "name:" { gsub(/"/, "", $2); print $2; exit }' "$3") created"
+EOF
+chmod +x "$WORK/bin/kubectl"
+
+# provision TASKRUN [WORKSPACE]: the provision Task's step
+provision() {
+        env PATH="$WORK/bin:$PATH" KUBECTL_RECORD="$WORK/secrets" SECRET_NAME="multi-platform-ssh-$1" \
+            NAMESPACE=tenant-a TASKRUN_NAME="$1" HOST=127.0.0.1 USER=controller HOSTD_PORT="$PORT" \
+            SSH_WORKSPACE_PATH="${2:-$WS}" bash "$CONTRIB/provision-hostd.sh"
+}
+cleanup_job() {
+        env PATH="$WORK/bin:$PATH" NAMESPACE=tenant-a TASKRUN_NAME="$1" HOST=127.0.0.1 USER=controller \
+            HOSTD_PORT="$PORT" SSH_WORKSPACE_PATH="$WS" bash "$CONTRIB/cleanup-hostd.sh"
+}
+last_secret() { find "$WORK/secrets" -name '*.yaml' | sort -V | tail -1; }
+n_secrets() { find "$WORK/secrets" -name '*.yaml' | wc -l; }
+# secret_data FILE KEY: the decoded value of one data key
+secret_data() { awk -v k="$2:" '$1 == k { gsub(/"/, "", $2); print $2 }' "$1" | base64 -d; }
+secret_keys() { awk '/^data:/ { d = 1; next } d { sub(":", "", $1); print $1 }' "$1" | sort | tr '\n' ' '; }
+# mount_secret FILE DIR: as Kubernetes mounts a Secret volume
+mount_secret() {
+        mkdir -p "$2"
+        for k in $(secret_keys "$1"); do secret_data "$1" "$k" >"$2/$k"; done
+}
+
+# ---- provision ------------------------------------------------------------
+check "provision succeeds" provision build-a
+S1=$(last_secret)
+check "the Secret has exactly the keys buildah-remote reads, plus known_hosts" \
+        [ "$(secret_keys "$S1")" = "host id_rsa known_hosts user-dir " ]
+check "it carries the label the controller looks for" grep -q 'build.appstudio.redhat.com/multi-platform-secret: "true"' "$S1"
+check "it goes to the TaskRun's namespace" grep -q 'namespace: "tenant-a"' "$S1"
+A=$(jqf '.jobs[0].job' jobs)
+check "hostd has one job, owned by the TaskRun" [ "$(jqf '.jobs[0].owner' jobs)" = tenant-a/build-a ]
+check "host is USER@ADDRESS with the job's user" [ "$(secret_data "$S1" host)" = "$A@127.0.0.1" ]
+check "user-dir is the job's home" [ "$(secret_data "$S1" user-dir)" = "$(jqf .user_dir job "$A")" ]
+
+# A retried provision (same TaskRun) gets the same job and a fresh key.
+check "a retried provision succeeds" provision build-a
+S1b=$(last_secret)
+check "... with the same job" [ "$(secret_data "$S1b" host)" = "$A@127.0.0.1" ]
+check "... and still one job" [ "$(jqf '.jobs | length' jobs)" = 1 ]
+mount_secret "$S1" "$WORK/ssh-old"
+mount_secret "$S1b" "$WORK/ssh"
+chmod 0400 "$WORK/ssh-old/id_rsa" "$WORK/ssh/id_rsa"
+
+# ---- the buildah-remote task's commands, on the mounted Secret ----------------
+# As the task runs them, except for the port (this hostd is not on 22) and
+# host keys, which are checked here where the task says
+# StrictHostKeyChecking=no.
+SSH_HOST=$(cat "$WORK/ssh/host")
+BUILD_DIR=$(cat "$WORK/ssh/user-dir")
+SSH_ARGS=(-F /dev/null -o StrictHostKeyChecking=yes -o UserKnownHostsFile="$WORK/ssh/known_hosts"
+          -o ServerAliveInterval=60 -o ServerAliveCountMax=10 -o IdentitiesOnly=yes -o BatchMode=yes
+          -i "$WORK/ssh/id_rsa" -p "$PORT")
+export RSYNC_RSH="ssh ${SSH_ARGS[*]}"
+check_fails_old_key() {
+        ! ssh -F /dev/null -o BatchMode=yes -o IdentitiesOnly=yes -o StrictHostKeyChecking=yes \
+              -o UserKnownHostsFile="$WORK/ssh/known_hosts" -i "$WORK/ssh-old/id_rsa" -p "$PORT" "$SSH_HOST" true 2>/dev/null
+}
+check "the first provision's key stopped working" check_fails_old_key
+
+POD=$WORK/pod
+mkdir -p "$POD/workdir/source" "$POD/shared" "$POD/trusted-ca" "$POD/results" "$POD/.docker" "$POD/scripts"
+head -c 3M /dev/urandom >"$POD/workdir/source/app.bin"
+echo 'print("hello")' >"$POD/workdir/source/main.py"
+echo '-----BEGIN CERTIFICATE-----' >"$POD/trusted-ca/ca-bundle.crt"
+echo '{"auths": {}}' >"$POD/.docker/config.json"
+cat >"$POD/scripts/script-build.sh" <<'EOF'
+#!/bin/sh
+# Runs in the builder container, as buildah-remote's script-build.sh does.
+set -e
+cd /var/workdir
+sha256sum source/app.bin source/main.py >/shared/source.sums
+echo "$IMAGE $PLATFORM $BUILD_ARGS" >/shared/build.env
+stat -f -c %T /run/secrets >/shared/run-secrets.fstype
+ls /mnt/trusted-ca >/shared/trusted-ca.list
+cat /root/.docker/config.json >/shared/docker-config.json
+echo built >/var/workdir/built
+EOF
+cat >"$POD/scripts/script-post-build.sh" <<'EOF'
+#!/bin/sh
+# On the builder, in the job: the image as an OCI layout, and its digest.
+set -e
+podman tag localhost/builder "$IMAGE"
+podman push -q "$IMAGE" "oci:$BUILD_DIR/volumes/shared/konflux-final-image:latest"
+podman image inspect --format '{{.Digest}}' "$IMAGE" >"$BUILD_DIR/volumes/shared/IMAGE_DIGEST"
+echo -n "$IMAGE" >"$BUILD_DIR/volumes/shared/IMAGE_URL"
+EOF
+chmod +x "$POD/scripts/"*.sh
+IMAGE=quay.io/tenant-a/app:v1
+
+check "ssh mkdir of the build tree" ssh "${SSH_ARGS[@]}" "$SSH_HOST" mkdir -p "$BUILD_DIR/workspaces" "$BUILD_DIR/scripts" "$BUILD_DIR/volumes"
+check "rsync push: workdir" rsync -razW --mkpath "$POD/workdir/" "$SSH_HOST:$BUILD_DIR/volumes/workdir/"
+check "rsync push: shared" rsync -razW --mkpath "$POD/shared/" "$SSH_HOST:$BUILD_DIR/volumes/shared/"
+check "rsync push: trusted-ca" rsync -razW --mkpath "$POD/trusted-ca/" "$SSH_HOST:$BUILD_DIR/volumes/trusted-ca/"
+check "rsync push: results" rsync -razW --mkpath "$POD/results/" "$SSH_HOST:$BUILD_DIR/results/"
+check "rsync push: scripts" rsync -ra "$POD/scripts" "$SSH_HOST:$BUILD_DIR"
+check "rsync push: .docker" rsync -ra "$POD/.docker/" "$SSH_HOST:$BUILD_DIR/.docker/"
+# The builder image, built locally in the job (the task pulls one).
+check "a local builder image" ssh "${SSH_ARGS[@]}" "$SSH_HOST" \
+        "mkdir -p b && cp /bin/busybox b/ && printf 'FROM scratch\nCOPY busybox /bin/busybox\nRUN [\"/bin/busybox\", \"--install\", \"-s\", \"/bin\"]\n' >b/Containerfile && podman build -q -t localhost/builder b >/dev/null"
+out=$(ssh "${SSH_ARGS[@]}" "$SSH_HOST" podman run \
+        --tmpfs /run/secrets \
+        -e BUILDER_IMAGE=localhost/builder \
+        -e PLATFORM="$PLAT" \
+        -e IMAGE="$IMAGE" \
+        -e BUILD_ARGS=VERSION=1.2 \
+        -e BUILD_DIR="$BUILD_DIR" \
+        -v "$BUILD_DIR/volumes/workdir:/var/workdir:Z" \
+        -v "$BUILD_DIR/volumes/shared:/shared:Z" \
+        -v "$BUILD_DIR/.docker:/root/.docker:Z" \
+        -v "$BUILD_DIR/volumes/trusted-ca:/mnt/trusted-ca:Z" \
+        -v "$BUILD_DIR/scripts:/scripts:Z" \
+        --user=0 \
+        --security-opt label=disable \
+        --rm localhost/builder /scripts/script-build.sh 2>&1) || { echo "$out"; fail "the podman run step"; }
+check "the post-build step" ssh "${SSH_ARGS[@]}" "$SSH_HOST" BUILD_DIR="$BUILD_DIR" IMAGE="$IMAGE" scripts/script-post-build.sh
+check "rsync pull: workdir" rsync -ra "$SSH_HOST:$BUILD_DIR/volumes/workdir/" "$POD/workdir/"
+check "rsync pull: shared" rsync -ra "$SSH_HOST:$BUILD_DIR/volumes/shared/" "$POD/shared/"
+check "rsync pull: results" rsync -ra "$SSH_HOST:$BUILD_DIR/results/" "$POD/results/"
+
+check "the build saw the uploaded sources intact" bash -c 'cd "$1/workdir" && sha256sum -c --quiet "$1/shared/source.sums"' _ "$POD"
+check "its environment came through -e" [ "$(cat "$POD/shared/build.env")" = "$IMAGE $PLAT VERSION=1.2" ]
+check "/run/secrets was a tmpfs" [ "$(cat "$POD/shared/run-secrets.fstype")" = tmpfs ]
+check "the trusted CA and docker config volumes were mounted" \
+        bash -c 'grep -qx ca-bundle.crt "$1/shared/trusted-ca.list" && grep -q auths "$1/shared/docker-config.json"' _ "$POD"
+check "the build's output came back" [ "$(cat "$POD/workdir/built")" = built ]
+check "the image came back as an OCI layout" jq -e '.manifests | length == 1' "$POD/shared/konflux-final-image/index.json"
+check "with its digest and URL" bash -c 'grep -qx "sha256:[0-9a-f]\{64\}" "$1/shared/IMAGE_DIGEST" && [ "$(cat "$1/shared/IMAGE_URL")" = "$2" ]' _ "$POD" "$IMAGE"
+
+# ---- when hostd cannot take the job: an error Secret ------------------------
+check "a second TaskRun gets the second slot" provision build-b
+check "a third TaskRun on the full host: provision still succeeds" provision build-c
+S3=$(last_secret)
+check "... with a Secret holding only 'error'" [ "$(secret_keys "$S3")" = "error " ]
+check "... which says the host is full" grep -q '^hostd on 127.0.0.1: no-capacity: ' <(secret_data "$S3" error)
+secret_data "$S3" error; echo
+check "cleanup releases the TaskRun's job" cleanup_job build-b
+check "... and the slot is free" [ "$(jqf .slots.free capacity)" = 1 ]
+hc drain --reason "kernel update" >/dev/null
+check "provision on a draining host" provision build-d
+check "... gives an error Secret with the drain reason" grep -q 'draining: .*kernel update' <(secret_data "$(last_secret)" error)
+hc resume >/dev/null
+
+# ---- refusals ------------------------------------------------------------------
+n=$(n_secrets)
+mkdir -p "$WORK/ws-wrong"
+install -m 0400 "$CTL_KEY" "$WORK/ws-wrong/id_rsa"
+ssh-keygen -q -t ed25519 -N '' -f "$WORK/other_host_key"
+echo "[127.0.0.1]:$PORT $(cut -d' ' -f1,2 "$WORK/other_host_key.pub")" >"$WORK/ws-wrong/known_hosts"
+check_fails() { ! "$@" >"$WORK/refusal.out" 2>&1; }
+check "a host answering with another host key gets no build" check_fails provision build-e "$WORK/ws-wrong"
+check "... because its host key is not the pinned one" grep -qi 'host key' "$WORK/refusal.out"
+rm "$WORK/ws-wrong/known_hosts"
+check "a workspace without known_hosts is refused" check_fails provision build-e "$WORK/ws-wrong"
+check "... naming the file" grep -q 'known_hosts is missing' "$WORK/refusal.out"
+check "no Secret was made for either" [ "$(n_secrets)" = "$n" ]
+check "and no job" [ "$(jqf '.jobs | length' jobs)" = 1 ]
+
+# ---- cleanup ------------------------------------------------------------------------
+check "cleanup of build-a" cleanup_job build-a
+check "the job is released" [ "$(jqf .state job "$A")" = released ]
+check "its key is refused" check_fails ssh "${SSH_ARGS[@]}" "$SSH_HOST" true
+check "no job holds a slot" [ "$(jqf '.jobs | length' jobs)" = 0 ]
+check "a second cleanup of the same TaskRun is fine" cleanup_job build-a
+check "cleanup of a TaskRun that never got a job is fine" cleanup_job build-c
+
+check "still serving" still_serving
+check_no_crash
+finish
