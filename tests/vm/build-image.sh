@@ -18,6 +18,10 @@ RECIPE_HASH=$(sha256sum "$0" | cut -c1-16)
 OUT=$CACHE/debian12-$RECIPE_HASH
 IMAGE_SIZE=12G
 
+mkdir -p "$CACHE"
+# Two runs at once (two build trees, say) build the image once.
+exec 9>"$CACHE/.lock"
+flock 9
 if [ -f "$OUT/ready" ]; then
         echo "$OUT"
         exit 0
@@ -39,7 +43,6 @@ mirror() {
         echo http://deb.debian.org/debian
 }
 
-mkdir -p "$CACHE"
 WORK=$CACHE/build.$$
 trap 'umount -R "$WORK/root/proc" "$WORK/root/sys" "$WORK/root/dev" 2>/dev/null || true; rm -rf "$WORK"' EXIT
 rm -rf "$WORK"

@@ -36,8 +36,8 @@ check "the scope has the job's memory limit" test "$(vm_root "cat $(job_cgroup "
 
 r=$(controller release "$J")
 check "release answers released" test "$(jq -r .state <<<"$r")" = released
-check "the scope is gone" bash -c "! vm_root 'systemctl is-active -q hostd-job-$J.scope' 2>/dev/null"
+check_fails "the scope is gone" vm_root "systemctl is-active -q hostd-job-$J.scope"
 check "no job directory left" test "$(vm_root "ls /var/lib/hostd/jobs | wc -l")" = 0
 check "no loop device left" test -z "$(vm_root 'losetup -n -l -O BACK-FILE | grep hostd || true')"
 check "no process of the job's uid range left" test -z "$(vm_root "ps -e -o uid= | awk '\$1 >= 524288' | head -1")"
-check "the released key is refused" bash -c "! job_ssh $J true 2>/dev/null"
+check_fails "the released key is refused" job_ssh "$J" true

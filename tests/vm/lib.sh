@@ -38,12 +38,24 @@ allocate() {
         local a id
         a=$(controller allocate "$@") || return 1
         id=$(jq -r .job <<<"$a")
+        echo "$id" >>"$VM_DIR/case-jobs.$$"
         mkdir -p "$VM_DIR/jobs/$id"
         (umask 077; jq -r .private_key <<<"$a" >"$VM_DIR/jobs/$id/key")
         jq -r .known_hosts <<<"$a" >"$VM_DIR/jobs/$id/known_hosts"
         jq -r .user <<<"$a" >"$VM_DIR/jobs/$id/user"
         echo "$a"
 }
+
+# A case that fails half-way leaves no job behind for the next one.
+release_case_jobs() {
+        local id
+        [ -f "$VM_DIR/case-jobs.$$" ] || return 0
+        while read -r id; do
+                controller release "$id" >/dev/null 2>&1 || true
+        done <"$VM_DIR/case-jobs.$$"
+        rm -f "$VM_DIR/case-jobs.$$"
+}
+trap release_case_jobs EXIT
 
 job_ssh_opts() {
         local id=$1
@@ -84,6 +96,30 @@ check() {
         else
                 fail "$what"
         fi
+}
+
+# The opposite of check: the command must fail.  (Not `check ... bash -c
+# "! cmd"`: the helpers here are functions, which a child bash lacks, so
+# that would pass for "command not found".)
+check_fails() {
+        local what=$1
+        shift
+        if "$@" >/dev/null 2>&1; then
+                fail "$what"
+        else
+                echo "ok: $what"
+        fi
+}
+
+# Runs a (host-side) command once a second until it succeeds, up to $1 s.
+retry() {
+        local timeout=$1 i
+        shift
+        for ((i = 0; i < timeout; i++)); do
+                "$@" >/dev/null 2>&1 && return 0
+                sleep 1
+        done
+        return 1
 }
 
 # Waits for a shell condition (run in the guest) to hold, up to $2 seconds.
