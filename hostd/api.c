@@ -6,6 +6,7 @@
 #include <stdio.h>
 
 #include "capacity.h"
+#include "health.h"
 #include "listener.h"
 #include "sshkeys.h"
 #include "log.h"
@@ -312,6 +313,7 @@ static json_object *build_capacity(Daemon *d) {
                         snprintf(buf, sizeof(buf), "job %s leaked: %s", r->jobs[i]->id, strempty(r->jobs[i]->state_reason));
                         json_object_array_add(problems, json_object_new_string(buf));
                 }
+        health_add_problems(d->health, problems);
         json_add_string(health, "status", json_object_array_length(problems) > 0 ? "degraded" : "ok");
         json_object_object_add(health, "problems", problems);
         json_object_object_add(o, "health", health);

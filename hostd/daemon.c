@@ -10,6 +10,7 @@
 
 #include "control.h"
 #include "fileio.h"
+#include "health.h"
 #include "log.h"
 #include "macros.h"
 #include "listener.h"
@@ -290,6 +291,8 @@ int daemon_reload(Daemon *d, char **ret_error) {
         d->policy = p;
         registry_set_policy(d->registry, p);
         (void) job_sandbox_apply_totals(&d->enforcement, &p->job_total);
+        if (d->health)
+                health_policy_changed(d->health);
         d->reloads_total++;
         log_info("Policy reloaded from %zu source(s)", strv_length(p->sources));
         (void) sd_notify(false, "READY=1");
@@ -551,6 +554,10 @@ int daemon_new(const char *policy_path, PolicyOverride *overrides, size_t n_over
                 return r;
         daemon_update_deadline(d);
 
+        r = health_new(d, &d->health);
+        if (r < 0)
+                return log_error_errno(r, "Cannot set up the health checks: %m");
+
         *ret = TAKE_PTR(d);
         return 0;
 }
@@ -587,6 +594,7 @@ Daemon *daemon_free(Daemon *d) {
                                 (void) waitpid(j->cleanup_pid, NULL, 0);
                         }
                 }
+        health_free(d->health);
         listener_free(d->listener);
         control_free(d->control);
         host_keys_done(&d->host_keys);

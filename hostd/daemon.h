@@ -14,6 +14,7 @@
 
 typedef struct Control Control;
 typedef struct Listener Listener;
+typedef struct Health Health;
 
 /* Upper bounds of the cleanup-duration histogram, in seconds. */
 #define CLEANUP_BUCKETS 10
@@ -32,6 +33,7 @@ typedef struct Daemon {
         Registry *registry;
         Control *control;
         Listener *listener;
+        Health *health;
         Enforcement enforcement;
         HostKeys host_keys;
         AuthorizedKeys *controller_keys;   /* NULL: no controller access */

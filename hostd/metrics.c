@@ -3,6 +3,7 @@
 
 #include <stdio.h>
 
+#include "health.h"
 #include "listener.h"
 #include "macros.h"
 
@@ -74,6 +75,19 @@ int metrics_render(Daemon *d, char **ret) {
                         (unsigned long long) ls.auth_successes_total);
                 fprintf(f, "hostd_ssh_authentications_total{result=\"failure\"} %llu\n",
                         (unsigned long long) ls.auth_failures_total);
+        }
+
+        {
+                HealthStats hs;
+
+                health_stats(d->health, &hs);
+                family(f, "hostd_health_check_failing", "gauge", "1 while a health check fails (the host drains), by check.");
+                fprintf(f, "hostd_health_check_failing{check=\"disk\"} %d\n", hs.disk_low ? 1 : 0);
+                fprintf(f, "hostd_health_check_failing{check=\"podman\"} %d\n", hs.probe_failed ? 1 : 0);
+                family(f, "hostd_podman_probe_failures_total", "counter", "Podman probes that failed or timed out.");
+                fprintf(f, "hostd_podman_probe_failures_total %llu\n", (unsigned long long) hs.probe_failures_total);
+                family(f, "hostd_health_drains_total", "counter", "Times a failing health check drained the host.");
+                fprintf(f, "hostd_health_drains_total %llu\n", (unsigned long long) hs.drains_total);
         }
 
         family(f, "hostd_cleanup_duration_seconds", "histogram", "Time from release to a reclaimed (or leaked) job.");

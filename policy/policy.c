@@ -356,10 +356,16 @@ static const PolicyKey keys[] = {
         { "Seccomp", "ExtraDeny", KEY_SYSCALLS, FIELD(seccomp_extra_deny) },
 
         { "Platforms", "AllowEmulated", KEY_BOOL, FIELD(allow_emulated) },
+
+        { "Health", "MinFreeDisk", KEY_SIZE, FIELD(health_min_free_disk), .min = 0, .max = 64 * TIB },
+        { "Health", "CheckInterval", KEY_DURATION, FIELD(health_check_interval_sec), .min = 1, .max = HOUR },
+        { "Health", "ProbeInterval", KEY_DURATION, FIELD(health_probe_interval_sec), .min = 0, .max = DAY },
+        { "Health", "ProbeTimeout", KEY_DURATION, FIELD(health_probe_timeout_sec), .min = 1, .max = 10 * MINUTE },
+        { "Health", "Podman", KEY_PATH, FIELD(health_podman), .optional = true },
 };
 
 static const char *const sections[] = {
-        "Listen", "SSH", "Control", "State", "Jobs", "UIDPool", "Seccomp", "Platforms",
+        "Listen", "SSH", "Control", "State", "Jobs", "UIDPool", "Seccomp", "Platforms", "Health",
 };
 
 typedef enum KeyKind {

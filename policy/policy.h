@@ -76,6 +76,13 @@ typedef struct Policy {
 
         /* [Platforms] */
         bool allow_emulated;         /* AllowEmulated= */
+
+        /* [Health] */
+        uint64_t health_min_free_disk;       /* MinFreeDisk=, bytes; 0 = not checked */
+        uint64_t health_check_interval_sec;  /* CheckInterval= */
+        uint64_t health_probe_interval_sec;  /* ProbeInterval=, 0 = no podman probe */
+        uint64_t health_probe_timeout_sec;   /* ProbeTimeout= */
+        char *health_podman;                 /* Podman=, NULL = podman from PATH */
 } Policy;
 
 typedef struct PolicyOverride {
