@@ -16,6 +16,8 @@ packages=(
         # clang for fuzzers and sanitizers
         openssh-client rsync jq openssl systemd python3 valgrind clang libclang-rt-14-dev util-linux procps
         qemu-system-x86 qemu-utils debootstrap iproute2
+        # man pages; bash-completion to test the completion
+        scdoc bash-completion
 )
 
 if [ "$(id -u)" -ne 0 ]; then
