@@ -2,8 +2,10 @@
 #include "metrics.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 
 #include "health.h"
+#include "job-sandbox.h"
 #include "listener.h"
 #include "macros.h"
 
@@ -88,6 +90,46 @@ int metrics_render(Daemon *d, char **ret) {
                 fprintf(f, "hostd_podman_probe_failures_total %llu\n", (unsigned long long) hs.probe_failures_total);
                 family(f, "hostd_health_drains_total", "counter", "Times a failing health check drained the host.");
                 fprintf(f, "hostd_health_drains_total %llu\n", (unsigned long long) hs.drains_total);
+        }
+
+        /* Per active job, where this host can measure it (capacity's
+         * enforcement says which).  Labels are safe as they are: job ids are
+         * hex, owners are checked at allocate ([A-Za-z0-9._:/-]). */
+        {
+                static const struct {
+                        const char *name, *type, *help;
+                } fams[] = {
+                        { "hostd_job_cpu_seconds_total", "counter", "CPU time used by an active job's processes." },
+                        { "hostd_job_memory_bytes", "gauge", "Memory used by an active job (its cgroup's memory.current)." },
+                        { "hostd_job_disk_used_bytes", "gauge", "Bytes used on an active job's disk." },
+                        { "hostd_job_disk_size_bytes", "gauge", "Size of an active job's disk (its quota)." },
+                };
+                JobUsage *u = calloc(MAX(r->n_jobs, 1u), sizeof(JobUsage));
+
+                if (!u) {
+                        fclose(f);
+                        return -ENOMEM;
+                }
+                for (size_t i = 0; i < r->n_jobs; i++)
+                        if (r->jobs[i]->state == JOB_ACTIVE)
+                                job_sandbox_usage(&d->enforcement, r->jobs[i], &u[i]);
+                for (size_t k = 0; k < ELEMENTSOF(fams); k++) {
+                        family(f, fams[k].name, fams[k].type, fams[k].help);
+                        for (size_t i = 0; i < r->n_jobs; i++) {
+                                const Job *j = r->jobs[i];
+                                bool has = k == 0 ? u[i].has_cpu : k == 1 ? u[i].has_memory : u[i].has_disk;
+
+                                if (j->state != JOB_ACTIVE || !has)
+                                        continue;
+                                fprintf(f, "%s{job=\"%s\",owner=\"%s\"} ", fams[k].name, j->id, j->owner);
+                                if (k == 0)
+                                        fprintf(f, "%.6f\n", (double) u[i].cpu_usec / 1e6);
+                                else
+                                        fprintf(f, "%llu\n", (unsigned long long) (k == 1 ? u[i].memory :
+                                                                                    k == 2 ? u[i].disk_used : u[i].disk_total));
+                        }
+                }
+                free(u);
         }
 
         family(f, "hostd_cleanup_duration_seconds", "histogram", "Time from release to a reclaimed (or leaked) job.");
