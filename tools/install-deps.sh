@@ -18,6 +18,8 @@ packages=(
         qemu-system-x86 qemu-utils debootstrap iproute2
         # man pages; bash-completion to test the completion
         scdoc bash-completion
+        # emulated platforms (binfmt_misc); JSON Schema validation
+        qemu-user-static python3-jsonschema
 )
 
 if [ "$(id -u)" -ne 0 ]; then
@@ -28,9 +30,22 @@ missing=()
 for p in "${packages[@]}"; do
         dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
-if [ "${#missing[@]}" -gt 0 ]; then
-        echo "Installing: ${missing[*]}"
+# tests/integration/test-emulated.sh runs Debian's arm64 static busybox in a
+# job under qemu-user; the package is fetched, not installed (it would
+# replace the native one), which needs arm64 in apt's architectures.
+ARM64_CACHE=/var/cache/hostd-test
+want_arm64=
+if [ "$(dpkg --print-architecture)" = amd64 ] && ! ls "$ARM64_CACHE"/busybox-static_*_arm64.deb >/dev/null 2>&1; then
+        want_arm64=1
+        dpkg --print-foreign-architectures | grep -qx arm64 || dpkg --add-architecture arm64
+fi
+if [ "${#missing[@]}" -gt 0 ] || [ -n "$want_arm64" ]; then
+        echo "Installing: ${missing[*]}${want_arm64:+ (and fetching busybox-static:arm64)}"
         export DEBIAN_FRONTEND=noninteractive
         apt-get update -q
-        apt-get install -y -q --no-install-recommends "${missing[@]}"
+        [ "${#missing[@]}" -eq 0 ] || apt-get install -y -q --no-install-recommends "${missing[@]}"
+        if [ -n "$want_arm64" ]; then
+                mkdir -p "$ARM64_CACHE"
+                (cd "$ARM64_CACHE" && apt-get download -q busybox-static:arm64 2>&1 | grep -v "unsandboxed" || true)
+        fi
 fi
