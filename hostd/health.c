@@ -24,14 +24,16 @@
  * shorter): a restart is not the moment to add load. */
 #define PROBE_FIRST_DELAY_SEC 60
 #define PROBE_OUTPUT_MAX 4096
-#define PROBE_DIR "health-probe"
 
 struct Health {
         Daemon *daemon;
         sd_event_source *disk_timer, *probe_timer, *probe_child, *probe_deadline;
         pid_t probe_pid;
         int probe_out;            /* memfd: the probe's stdout and stderr */
-        char runroot[64];         /* podman wants at most 50 characters */
+        /* The probe's scratch store, runroot and tmpdir, one per hostd
+         * process: podman wants a runroot of at most 50 characters, and its
+         * database refuses a store reused with another runroot (a restart). */
+        char runroot[64];
         bool probe_timed_out;
         bool disk_low, probe_failed;
         char disk_problem[256], probe_problem[512];
@@ -170,14 +172,13 @@ static int on_probe_deadline(sd_event_source *s, uint64_t usec, void *userdata) 
         return 0;
 }
 
-/* `podman info` on a scratch store of its own under the state directory
- * (vfs: no mounts), so the probe neither touches nor depends on the host's
- * containers storage, but still needs the OCI runtime, conmon and the
- * storage code to work. */
+/* `podman info` on a scratch store of its own (vfs: no mounts), so the
+ * probe neither touches nor depends on the host's containers storage, but
+ * still needs the OCI runtime, conmon and the storage code to work. */
 static int start_probe(Health *h) {
         const Policy *p = h->daemon->policy;
         const char *podman = p->health_podman ?: "podman";
-        char root[4096], tmp[4200], store[4200];
+        char tmp[128], store[128];
         _cleanup_close_ int out = -1;
         sigset_t all;
         pid_t pid;
@@ -196,10 +197,7 @@ static int start_probe(Health *h) {
                         }
                 }
         }
-        if (mkdirat(h->daemon->store->dir_fd, PROBE_DIR, 0700) < 0 && errno != EEXIST)
-                return log_warning_errno(errno, "Health: cannot create %s/" PROBE_DIR ": %m", h->daemon->store->path);
-        snprintf(root, sizeof(root), "%s/" PROBE_DIR, h->daemon->store->path);
-        snprintf(store, sizeof(store), "%s/storage", root);
+        snprintf(store, sizeof(store), "%s/storage", h->runroot);
         snprintf(tmp, sizeof(tmp), "%s/tmp", h->runroot);
         out = memfd_create("hostd-podman-probe", MFD_CLOEXEC);
         if (out < 0)
@@ -213,7 +211,7 @@ static int start_probe(Health *h) {
                                        "--storage-driver", "vfs", "--events-backend", "file",
                                        "--cgroup-manager", "cgroupfs", "info", "--format",
                                        "{{.Host.OCIRuntime.Name}} {{.Host.OCIRuntime.Package}} {{.Store.GraphDriverName}}", NULL };
-                char home[4300];
+                char home[128];
                 int devnull;
 
                 (void) prctl(PR_SET_PDEATHSIG, SIGKILL);
@@ -224,7 +222,7 @@ static int start_probe(Health *h) {
                 if (devnull < 0 || dup2(devnull, 0) < 0 || dup2(out, 1) < 0 || dup2(out, 2) < 0)
                         _exit(126);
                 close_range(3, ~0U, 0);
-                snprintf(home, sizeof(home), "HOME=%s", root);
+                snprintf(home, sizeof(home), "HOME=%s", h->runroot);
                 (void) putenv(home);
                 (void) unsetenv("NOTIFY_SOCKET");
                 (void) unsetenv("LISTEN_FDS");
