@@ -35,6 +35,7 @@ struct Conn {
         size_t out_len, out_off;
         bool replied;       /* the dispatch answered: reading is over */
         bool dispatched;
+        bool forbidden;     /* answered with forbidden once its request is in */
         uid_t uid;
         pid_t pid;
 };
@@ -212,6 +213,13 @@ static void conn_dispatch(Conn *c) {
 
         (void) sd_event_source_set_enabled(c->io_source, SD_EVENT_OFF);
         c->dispatched = true;
+        if (c->forbidden) {
+                conn_reply(c, api_error_answer(API_ERROR_FORBIDDEN,
+                                               "uid %u may not use hostd's control socket; use root%s", (unsigned) c->uid,
+                                               c->control->gid != (gid_t) -1 ? " or a member of the control group" :
+                                               ", or set [Control] Group= in the policy"));
+                return;
+        }
         r = control_parse_request(c->in, c->in_len, &argv, &argc, &error);
         if (r < 0) {
                 conn_reply(c, error ?: api_error_answer(API_ERROR_INTERNAL, "out of memory"));
@@ -333,11 +341,10 @@ static int control_accept(sd_event_source *s, int fd, uint32_t revents, void *us
         if (!peer_authorized(ctl, cfd, &cred)) {
                 log_notice("Refused control connection from uid %u pid %d: not root%s", (unsigned) cred.uid, (int) cred.pid,
                            ctl->gid != (gid_t) -1 ? " and not in the control group" : "");
-                conn_reply(c, api_error_answer(API_ERROR_FORBIDDEN,
-                                               "uid %u may not use hostd's control socket; use root%s", (unsigned) cred.uid,
-                                               ctl->gid != (gid_t) -1 ? " or a member of the control group" :
-                                               ", or set [Control] Group= in the policy"));
-                return 0;
+                /* Answered once its request is read (within the same size and
+                 * time limits, never parsed): closing on unread data would
+                 * send a reset, and the client would never see the answer. */
+                c->forbidden = true;
         }
         c->uid = cred.uid;
         c->pid = cred.pid;
