@@ -19,6 +19,15 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(ssh_key, ssh_key_free);
 
 /* The key blob, for the RSA modulus size: libssh 0.10 has no public call
  * for a key's size, and its blob export is internal. */
+/* Base64 as OpenSSH writes it: the alphabet, then at most two '=', and a
+ * length that is a multiple of 4. */
+static bool base64_is_strict(const char *s) {
+        size_t n = strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/");
+        size_t pad = strspn(s + n, "=");
+
+        return n > 0 && pad <= 2 && s[n + pad] == 0 && (n + pad) % 4 == 0;
+}
+
 static int base64_decode(const char *in, unsigned char **ret, size_t *ret_len) {
         size_t l = strlen(in), n = 0;
         unsigned char *out;
@@ -94,11 +103,19 @@ int pubkey_normalize(const char *line, char **ret, char *error, size_t error_siz
         copy = strdup(line);
         if (!copy)
                 return -ENOMEM;
-        type = strtok_r(copy, " \t", &save);
-        b64 = type ? strtok_r(NULL, " \t", &save) : NULL;
+        /* Any whitespace separates: a line pasted with its newline (or CRLF)
+         * must not keep it in the key. */
+        type = strtok_r(copy, " \t\r\n", &save);
+        b64 = type ? strtok_r(NULL, " \t\r\n", &save) : NULL;
         if (!type || !b64) {
                 snprintf(error, error_size, "expected an OpenSSH public key line 'TYPE BASE64 [COMMENT]', "
                          "as in a .pub file");
+                return -EINVAL;
+        }
+        /* libssh's decoder stops at the first '=', so it would take
+         * "KEY=junk" as KEY; the stored line must be exactly what it uses. */
+        if (!base64_is_strict(b64)) {
+                snprintf(error, error_size, "the %.64s key data is not base64 (only A-Z a-z 0-9 + / and '=' at the end)", type);
                 return -EINVAL;
         }
         for (size_t i = 0; i < ELEMENTSOF(accepted_types); i++)

@@ -127,6 +127,9 @@ static void test_errors(Daemon *d) {
         o = run(d, API_CALLER_CONTROLLER, "allocate --owner ns/x --platform linux/amd64 --public-key 'ssh-dss AAAA'");
         CHECK_STR_CONTAINS(err_msg(o), "not accepted");
         o = run(d, API_CALLER_CONTROLLER, "allocate --owner ns/x --platform linux/amd64 --public-key 'ssh-ed25519 !!!'");
+        CHECK_STR_CONTAINS(err_msg(o), "not base64");
+        /* Valid base64 that is not a key. */
+        o = run(d, API_CALLER_CONTROLLER, "allocate --owner ns/x --platform linux/amd64 --public-key 'ssh-ed25519 AAAAC3Nz'");
         CHECK_STR_CONTAINS(err_msg(o), "not valid");
         o = run(d, API_CALLER_CONTROLLER, "release");
         CHECK_STR_CONTAINS(err_msg(o), "needs a JOB");
