@@ -20,6 +20,8 @@ packages=(
         scdoc bash-completion
         # emulated platforms (binfmt_misc); JSON Schema validation
         qemu-user-static python3-jsonschema
+        # the Debian package, which the VM tier installs
+        debhelper dpkg-dev
 )
 
 if [ "$(id -u)" -ne 0 ]; then

@@ -11,7 +11,8 @@
 #
 # One boot serves every case (tests/vm/case-*.sh, in name order, or the
 # ones named); the output is TAP, one line per case.  Steps:
-#   1. build hostd with --prefix=/usr and `meson install --destdir` it;
+#   1. build the Debian package (debian/), or with --prefix=/usr and
+#      `meson install --destdir` where the packaging tools are missing;
 #   2. build or reuse the cached image (build-image.sh; HOSTD_VM_CACHE,
 #      default /var/cache/hostd-vm);
 #   3. boot a copy-on-write overlay of it: KVM if the guest comes up with
@@ -49,14 +50,40 @@ bail() {
         exit 1
 }
 
-# ---- 1. hostd, installed into a staging tree --------------------------------
-say "building hostd for the guest (prefix /usr)"
-B=$VM_DIR/build
-meson setup "$B" "$SRC" --prefix=/usr -Dtests=false -Dbuildtype=debugoptimized >"$VM_DIR/meson.log" 2>&1 ||
-        { cat "$VM_DIR/meson.log"; bail "meson setup failed"; }
-ninja -C "$B" >>"$VM_DIR/meson.log" 2>&1 || { tail -n 30 "$VM_DIR/meson.log"; bail "build failed"; }
-DESTDIR=$VM_DIR/stage meson install -C "$B" --no-rebuild >>"$VM_DIR/meson.log" 2>&1 ||
-        { tail -n 30 "$VM_DIR/meson.log"; bail "meson install failed"; }
+# ---- 1. hostd, as a Debian package or a staging tree ------------------------
+# The package (debian/, dpkg-buildpackage) when Debian's packaging tools are
+# here, so that its maintainer scripts are tested too; else `meson install
+# --destdir`.  HOSTD_VM_INSTALL=deb|stage forces one.
+if [ -z "${HOSTD_VM_INSTALL:-}" ]; then
+        if command -v dpkg-buildpackage >/dev/null && command -v dh >/dev/null; then
+                HOSTD_VM_INSTALL=deb
+        else
+                HOSTD_VM_INSTALL=stage
+        fi
+fi
+if [ "$HOSTD_VM_INSTALL" = deb ]; then
+        say "building the Debian package of hostd (dpkg-buildpackage)"
+        P=$VM_DIR/pkg
+        mkdir -p "$P/src"
+        # The tracked files as they are in the work tree (not build dirs).
+        if git -C "$SRC" rev-parse --git-dir >/dev/null 2>&1; then
+                git -C "$SRC" ls-files -z | tar -C "$SRC" --null -T - -c | tar -C "$P/src" -x
+        else
+                tar -C "$SRC" --exclude='./build*' -c . | tar -C "$P/src" -x
+        fi
+        (cd "$P/src" && dpkg-buildpackage -us -uc -b) >"$VM_DIR/package.log" 2>&1 ||
+                { tail -n 40 "$VM_DIR/package.log"; bail "dpkg-buildpackage failed"; }
+        DEB=$(ls "$P"/hostd_*.deb | head -1)
+        [ -f "$DEB" ] || bail "dpkg-buildpackage made no hostd_*.deb"
+else
+        say "building hostd for the guest (prefix /usr, meson install --destdir)"
+        B=$VM_DIR/build
+        meson setup "$B" "$SRC" --prefix=/usr -Dtests=false -Dbuildtype=debugoptimized >"$VM_DIR/meson.log" 2>&1 ||
+                { cat "$VM_DIR/meson.log"; bail "meson setup failed"; }
+        ninja -C "$B" >>"$VM_DIR/meson.log" 2>&1 || { tail -n 30 "$VM_DIR/meson.log"; bail "build failed"; }
+        DESTDIR=$VM_DIR/stage meson install -C "$B" --no-rebuild >>"$VM_DIR/meson.log" 2>&1 ||
+                { tail -n 30 "$VM_DIR/meson.log"; bail "meson install failed"; }
+fi
 
 # ---- 2. the image ---------------------------------------------------------
 say "image: $CACHE (built once per recipe)"
@@ -142,10 +169,9 @@ say "guest up under $ACCEL in $((SECONDS - START)) s; sshd on 127.0.0.1:$VM_ADMI
 # ---- 4. install and configure hostd ---------------------------------------
 . "$HERE/lib.sh"
 ssh-keygen -q -t ed25519 -N '' -C controller -f "$VM_DIR/controller_key"
-tar -C "$VM_DIR/stage" -c . | vm_root 'tar -C / -x --keep-directory-symlink --no-same-owner' ||
-        bail "copying the staging tree failed"
-vm_root "cat >/etc/hostd/controller.keys" <"$VM_DIR/controller_key.pub"
-vm_root "mkdir -p /etc/hostd/policy.conf.d && cat >/etc/hostd/policy.conf.d/50-vm.conf" <<EOF
+# Configuration first: the package starts hostd as it installs.
+vm_root "mkdir -p /etc/hostd/policy.conf.d && cat >/etc/hostd/controller.keys" <"$VM_DIR/controller_key.pub"
+vm_root "cat >/etc/hostd/policy.conf.d/50-vm.conf" <<EOF
 # The VM tier: hostd on the guest's address at the same port number as
 # the host's forward, advertising the host end of that forward.
 [Listen]
@@ -167,9 +193,27 @@ MaxDisk=4G
 MaxMemory=2G
 TotalMemory=2560M
 EOF
-vm_root 'systemd-sysusers && systemd-tmpfiles --create /usr/lib/tmpfiles.d/hostd.conf &&
-         systemctl daemon-reload && systemctl enable --now hostd.service hostd-metrics.timer' >"$VM_DIR/install.log" 2>&1 ||
-        { cat "$VM_DIR/install.log"; vm_root 'journalctl -u hostd -n 30 --no-pager -o cat' | sed 's/^/# /'; bail "installing hostd failed"; }
+install_failed() {
+        cat "$VM_DIR/install.log"
+        vm_root 'journalctl -u hostd -n 30 --no-pager -o cat' | sed 's/^/# /'
+        bail "$1"
+}
+if [ "$HOSTD_VM_INSTALL" = deb ]; then
+        vm_root 'cat >/root/hostd.deb' <"$DEB"
+        # dpkg -i runs the maintainer scripts: sysusers, tmpfiles, and
+        # hostd.service and the metrics timer enabled and started.
+        vm_root 'dpkg -i /root/hostd.deb' >"$VM_DIR/install.log" 2>&1 || install_failed "dpkg -i hostd failed"
+        vm_root 'dpkg-query -W -f="\${Status}" hostd | grep -q "install ok installed" && getent group hostd-admin >/dev/null &&
+                 systemctl is-enabled -q hostd.service hostd-metrics.timer && systemctl is-active -q hostd.service' \
+                >>"$VM_DIR/install.log" 2>&1 || install_failed "the package did not set hostd up (group, units)"
+        say "installed $(basename "$DEB"): hostd-admin group made, hostd.service and hostd-metrics.timer enabled and running"
+else
+        tar -C "$VM_DIR/stage" -c . | vm_root 'tar -C / -x --keep-directory-symlink --no-same-owner' ||
+                bail "copying the staging tree failed"
+        vm_root 'systemd-sysusers && systemd-tmpfiles --create /usr/lib/tmpfiles.d/hostd.conf &&
+                 systemctl daemon-reload && systemctl enable --now hostd.service hostd-metrics.timer' >"$VM_DIR/install.log" 2>&1 ||
+                install_failed "installing hostd failed"
+fi
 # The controller pins hostd's host keys, read from the guest over the
 # harness's own (already pinned) door.
 vm_wait_for 'test -s /var/lib/hostd/host-keys/ssh_host_ed25519_key.pub' 60 || bail "hostd made no host key"
