@@ -64,7 +64,7 @@ cleanup() {
                 tail -n 60 "$LOG" 2>/dev/null || true
                 for f in "$WORK"/valgrind.*.log; do [ -s "$f" ] && { echo "--- $f ---"; cat "$f"; }; done 2>/dev/null || true
         fi
-        rm -rf "$WORK"
+        [ -n "${HOSTD_TEST_KEEP:-}" ] || rm -rf "$WORK"
 }
 trap cleanup EXIT
 

@@ -152,9 +152,16 @@ pgrep_q() { pgrep "$@" >/dev/null; }
 # no_procs_of UID: no process runs as that uid.
 # No live process of a uid: zombies are dead already (they only wait for
 # their parent, hostd's event loop for a job's init, to reap them).
-no_procs_of() { [ "$(ps -eo uid=,stat= | awk -v u="$1" '$1 == u && $2 !~ /^Z/' | wc -l)" -eq 0 ]; }
+# "PID UID STATE NAME" of every process, from /proc: ps prints uids of 2^31
+# and above as negative numbers, and the tests' uid pools reach that high
+# (a ps-based check would then find nothing, whatever runs).
+host_procs() {
+        cat /proc/[0-9]*/status 2>/dev/null |
+                awk '/^Name:/ { n = $2 } /^State:/ { s = $2 } /^Pid:/ { p = $2 } /^Uid:/ { print p, $2, s, n }'
+}
+no_procs_of() { [ "$(host_procs | awk -v u="$1" '$2 == u && $3 != "Z"' | wc -l)" -eq 0 ]; }
 # Live processes in a job's uid range (from its base uid).
-range_procs() { ps -eo uid=,stat= | awk -v b="$1" '$1 >= b && $1 < b + 65536 && $2 !~ /^Z/' | wc -l; }
+range_procs() { host_procs | awk -v b="$1" '$2 >= b && $2 < b + 65536 && $3 != "Z"' | wc -l; }
 
 # Still serving: the controller gets an answer and the job NAME still runs commands.
 still_serving() {

@@ -64,7 +64,10 @@ check "hostname is the job id" [ "$(sshj a hostname)" = "$A" ]
 
 # Isolation between jobs.
 sshj b 'echo secret > s; nohup sleep 300 >/dev/null 2>&1 &'
-BSLEEP=$(pgrep -u "$BBASE" -x sleep | head -n 1)
+# The session can end before the background sleep has exec'd (seen under
+# load); a failing pgrep must not end the script under set -e either.
+wait_for 10 pgrep -u "$BBASE" -x sleep >/dev/null || true
+BSLEEP=$(pgrep -u "$BBASE" -x sleep | head -n 1 || true)
 check "b's sleep runs in b's range on the host" [ -n "$BSLEEP" ]
 check "a cannot read b's home" sshj a "! cat $(jhome b)/s 2>/dev/null"
 check "a does not see b's processes" sshj a '! pgrep -x sleep'
