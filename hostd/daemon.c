@@ -407,6 +407,20 @@ static int reconcile(Daemon *d) {
         for (size_t i = 0; i < reg->n_jobs; i++) {
                 Job *j = reg->jobs[i];
 
+                /* An allocate that never answered: its record is written before
+                 * the sandbox exists and again (with the anchor) just before
+                 * the answer.  Nobody got its credentials, and its disk may be
+                 * half made: reclaim it like a release; the controller's retry
+                 * makes a new job. */
+                if (j->state == JOB_ACTIVE && j->anchor_pid == 0) {
+                        log_job(LOG_NOTICE, j->id, j->owner, "Allocate was interrupted before it answered; reclaiming "
+                                "the job (a retried allocate makes a new one)");
+                        r = daemon_release_job(d, j, JOB_END_RELEASE, NULL, NULL);
+                        if (r < 0)
+                                (void) registry_mark_leaked(reg, j, "its interrupted allocate could not be reclaimed");
+                        continue;
+                }
+
                 /* Live jobs: re-adopt their sandbox (a restart of hostd), or
                  * rebuild it around their files (a reboot). */
                 if (j->state == JOB_ACTIVE) {
