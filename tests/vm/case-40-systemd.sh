@@ -23,6 +23,12 @@ check "... the job's session" grep -qi 'session\|accepted' <<<"$lines"
 check "... and the release" grep -q 'Job released' <<<"$lines"
 check "... and only that job's lines" test -z "$(vm_root "journalctl JOB=$J -o json --no-pager | jq -r .JOB | grep -vx $J || true")"
 
+# ---- the metrics timer feeds node-exporter's textfile directory -------------
+prom=/var/lib/prometheus/node-exporter/hostd.prom
+check "hostd-metrics.timer wrote $prom" vm_wait_for "test -s $prom" 40
+check "... in Prometheus text, current" \
+        vm_root "grep -q '^# TYPE hostd_slots gauge' $prom && grep -qx 'hostd_slots 6' $prom"
+
 # ---- the jobs slice carries the policy's Total* caps ------------------------
 check "hostd-jobs.slice has TotalMemory as MemoryMax" \
         test "$(vm_root 'cat /sys/fs/cgroup/hostd.slice/hostd-jobs.slice/memory.max')" = $((2560 * 1024 * 1024))
