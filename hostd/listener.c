@@ -324,6 +324,8 @@ static void handle_auth(Session *s, json_object *m) {
         }
         /* A granted probe decides nothing: only the signed request does. */
         send_or_kill(s, reply);
+        /* A job session no longer needs us: a stop may be waiting for it. */
+        check_drained(l);
 }
 
 typedef struct ApiCtx {
