@@ -21,7 +21,7 @@ registered_here=
 if [ ! -e "$BINFMT/qemu-aarch64" ]; then
         # The F flag: the kernel opens the interpreter now, so it also runs
         # in the jobs' mount namespaces.
-        cat "$CONF" >"$BINFMT/register"
+        cat "$CONF" >"$BINFMT/register" 2>/dev/null || { echo "cannot register qemu-aarch64 in binfmt_misc"; exit 77; }
         registered_here=1
 fi
 unregister() { [ -z "$registered_here" ] || echo -1 >"$BINFMT/qemu-aarch64" 2>/dev/null || true; }
