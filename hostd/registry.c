@@ -331,6 +331,29 @@ int registry_begin_release(Registry *r, Job *j, JobEnd why) {
         return 1;
 }
 
+/* Forgets the oldest released jobs beyond REGISTRY_RELEASED_MAX: a host
+ * cycling fast would otherwise keep a record (in memory and on disk) per
+ * cycle for the whole retention. */
+static int prune_over_cap(Registry *r) {
+        size_t n_released = registry_count_state(r, JOB_RELEASED);
+
+        while (n_released > REGISTRY_RELEASED_MAX) {
+                Job *oldest = NULL;
+                int k;
+
+                for (size_t i = 0; i < r->n_jobs; i++)
+                        if (r->jobs[i]->state == JOB_RELEASED && (!oldest || r->jobs[i]->released < oldest->released))
+                                oldest = r->jobs[i];
+                k = store_remove_job(r->store, oldest->id);
+                if (k < 0)
+                        return log_job_full_errno(LOG_ERR, k, oldest->id, oldest->owner,
+                                                  "Cannot remove released job record: %m");
+                drop_job(r, oldest);
+                n_released--;
+        }
+        return 0;
+}
+
 int registry_finish_release(Registry *r, Job *j, usec_t now_usec, int cleanup_error, const char *detail) {
         int k;
 
@@ -358,6 +381,9 @@ int registry_finish_release(Registry *r, Job *j, usec_t now_usec, int cleanup_er
                 return k;
         }
         r->releases_total++;
+        /* A failure to forget an old record is logged there; this release
+         * itself succeeded. */
+        (void) prune_over_cap(r);
         return 0;
 }
 
@@ -414,7 +440,7 @@ int registry_prune(Registry *r, usec_t now_usec) {
                         return log_job_full_errno(LOG_ERR, k, j->id, j->owner, "Cannot remove released job record: %m");
                 drop_job(r, j);
         }
-        return 0;
+        return prune_over_cap(r);
 }
 
 int registry_mark_leaked(Registry *r, Job *j, const char *reason) {

@@ -85,7 +85,11 @@ usec_t registry_next_deadline(const Registry *r);
 /* Active jobs whose lease has run out at now, up to n_buf of them. */
 size_t registry_expired(Registry *r, usec_t now, Job **buf, size_t n_buf);
 
-/* Forgets released jobs older than the retention. */
+/* Released jobs kept at most, whatever the retention: the oldest go first. */
+#define REGISTRY_RELEASED_MAX 1000
+
+/* Forgets released jobs older than the retention, and the oldest beyond
+ * REGISTRY_RELEASED_MAX. */
 int registry_prune(Registry *r, usec_t now);
 
 int registry_set_drain(Registry *r, bool draining, const char *reason);

@@ -221,6 +221,34 @@ static void test_persistence_and_prune(Store **store, Registry **r, Policy *p) {
         CHECK(registry_count_state(*r, JOB_RELEASED) == 0);
 }
 
+/* However long the retention, at most REGISTRY_RELEASED_MAX released
+ * records are kept: a fast-cycling host must not grow without bound. */
+static void test_released_cap(Registry *r, Policy *p) {
+        char first[JOB_ID_LEN + 1] = "", owner[64], path[128];
+        unsigned before = registry_count_state(r, JOB_RELEASED);
+
+        p->slots = 16;
+        p->released_retention_sec = 3600;
+        for (unsigned i = 0; i < REGISTRY_RELEASED_MAX + 5; i++) {
+                AllocateRequest a;
+                ApiError e = {};
+                Job *j = NULL;
+
+                snprintf(owner, sizeof(owner), "ns/cap-%u", i);
+                a = req(owner);
+                CHECK(registry_allocate(r, &a, T0 + i, &j, &e) == 0);
+                if (i == 0)
+                        memcpy(first, j->id, sizeof(first));
+                CHECK(registry_begin_release(r, j, JOB_END_RELEASE) == 1);
+                CHECK(registry_finish_release(r, j, T0 + i, 0, NULL) == 0);
+        }
+        CHECK(before <= REGISTRY_RELEASED_MAX);
+        CHECK(registry_count_state(r, JOB_RELEASED) == REGISTRY_RELEASED_MAX);
+        CHECK(!registry_find(r, first));
+        snprintf(path, sizeof(path), "registry/%s.json", first);
+        CHECK(!file_exists(path));
+}
+
 int main(void) {
         _cleanup_policy_ Policy *p = NULL;
         Store *store = NULL;
@@ -246,6 +274,7 @@ int main(void) {
         test_leases(r);
         test_release(r, p);
         test_persistence_and_prune(&store, &r, p);
+        test_released_cap(r, p);
 
         registry_free(r);
         store_close(store);
