@@ -13,6 +13,7 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 
@@ -207,6 +208,55 @@ static int setup_disk(const SandboxSpec *s, char *ret_src, size_t src_size, int 
         return 0;
 }
 
+/* Unescapes a mountinfo path field in place (the kernel writes space, tab,
+ * newline and backslash as \ooo). */
+static void unescape_mountinfo(char *s) {
+        char *w = s;
+
+        for (char *r = s; *r; w++) {
+                if (r[0] == '\\' && r[1] >= '0' && r[1] <= '3' && r[2] >= '0' && r[2] <= '7' && r[3] >= '0' && r[3] <= '7') {
+                        *w = (char) ((r[1] - '0') << 6 | (r[2] - '0') << 3 | (r[3] - '0'));
+                        r += 4;
+                } else
+                        *w = *r++;
+        }
+        *w = '\0';
+}
+
+/* Without mount_setattr() (kernels before 5.12, and valgrind 3.19, which
+ * the test suite runs hostd under): remounts every mount at or below root
+ * read-only, one by one, as bubblewrap does.  The flags the kernel locked
+ * when it copied the host's mounts into our user namespace (noexec and the
+ * atime ones) must be kept, or the remount fails with EPERM.  Any failure
+ * fails the job: a writable host mount must never reach it. */
+int sandbox_remount_read_only(const char *root) {
+        _cleanup_fclose_ FILE *f = fopen("/proc/self/mountinfo", "re");
+        _cleanup_free_ char *line = NULL;
+        size_t n = 0, root_len = strlen(root);
+
+        if (!f)
+                return negative_errno();
+        while (getline(&line, &n, f) > 0) {
+                unsigned long flags = MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV;
+                char mp[4096];
+                struct statvfs sv;
+
+                /* ID PARENT MAJ:MIN ROOT MOUNTPOINT ... */
+                if (sscanf(line, "%*s %*s %*s %*s %4095s", mp) != 1)
+                        return -EIO;
+                unescape_mountinfo(mp);
+                if (strncmp(mp, root, root_len) != 0 || (mp[root_len] != '\0' && mp[root_len] != '/'))
+                        continue;
+                if (statvfs(mp, &sv) < 0)
+                        return negative_errno();
+                flags |= (sv.f_flag & ST_NOEXEC ? MS_NOEXEC : 0) | (sv.f_flag & ST_NOATIME ? MS_NOATIME : 0) |
+                         (sv.f_flag & ST_NODIRATIME ? MS_NODIRATIME : 0) | (sv.f_flag & ST_RELATIME ? MS_RELATIME : 0);
+                if (mount(NULL, mp, NULL, flags, NULL) < 0)
+                        return negative_errno();
+        }
+        return 0;
+}
+
 /* Runs in the job's init (root of the job's user namespace, in a mount
  * namespace owned by it): builds the job's root under <job_dir>/root out
  * of the host tree, read-only, with our hides and writable places. */
@@ -222,8 +272,11 @@ static int setup_root(const SandboxSpec *s, const char *newroot, const char *src
                 return negative_errno();
         }
         if (mount_setattr(AT_FDCWD, newroot, AT_RECURSIVE, &ro, sizeof(ro)) < 0) {
-                snprintf(error, esize, "cannot make the host read-only: %m");
-                return negative_errno();
+                r = errno == ENOSYS ? sandbox_remount_read_only(newroot) : negative_errno();
+                if (r < 0) {
+                        snprintf(error, esize, "cannot make the host read-only: %s", strerror(-r));
+                        return r;
+                }
         }
 
         /* The job's writable places first: hides and home below may lie

@@ -47,6 +47,10 @@ typedef struct Sandbox {
  * process (root); returns when the anchor is ready to be entered. */
 int sandbox_create(const SandboxSpec *spec, Sandbox *ret);
 
+/* Makes every mount at or below root read-only, nosuid and nodev, one at a
+ * time: the fallback where mount_setattr() is missing (ENOSYS). */
+int sandbox_remount_read_only(const char *root);
+
 /* Finds a running anchor again (after a restart of hostd): checks that pid
  * is a "hostd-anchor" process whose user namespace maps uid 0 to
  * uid_base, and opens a pidfd for it. */

@@ -9,6 +9,7 @@
 #include <signal.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 
@@ -181,6 +182,49 @@ static SandboxSpec spec(int job_fd, bool disk) {
         };
 }
 
+/* The fallback for kernels without mount_setattr(): every mount below the
+ * view becomes read-only, nosuid and nodev, the original stays writable,
+ * and it works in a user namespace, where the kernel locked the host's
+ * noexec (dropping it would fail with EPERM). */
+static void test_remount_read_only_fallback(void) {
+        char t[512], sub[600], view[512], f[700];
+        pid_t pid;
+        int status;
+
+        snprintf(t, sizeof(t), "%s/ro-tree", dir);
+        snprintf(sub, sizeof(sub), "%s/sub", t);
+        snprintf(view, sizeof(view), "%s/ro-view", dir);
+        CHECK(mkdir(t, 0755) == 0 && mkdir(view, 0755) == 0);
+        pid = fork();
+        CHECK(pid >= 0);
+        if (pid == 0) {
+                struct statvfs sv;
+                bool ok;
+
+                ok = unshare(CLONE_NEWNS) == 0 && mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) == 0 &&
+                     mount("tmpfs", t, "tmpfs", 0, "size=1m") == 0 && mkdir(sub, 0755) == 0 &&
+                     mount("tmpfs", sub, "tmpfs", MS_NOEXEC, "size=1m") == 0 &&
+                     mount(t, view, NULL, MS_BIND | MS_REC, NULL) == 0 && unshare(CLONE_NEWUSER | CLONE_NEWNS) == 0;
+                if (!ok || sandbox_remount_read_only(view) < 0)
+                        _exit(10);
+                snprintf(f, sizeof(f), "%s/x", view);
+                if (open(f, O_CREAT | O_WRONLY | O_CLOEXEC, 0644) >= 0 || errno != EROFS)
+                        _exit(11);
+                snprintf(f, sizeof(f), "%s/sub/x", view);
+                if (open(f, O_CREAT | O_WRONLY | O_CLOEXEC, 0644) >= 0 || errno != EROFS)
+                        _exit(12);
+                snprintf(f, sizeof(f), "%s/sub", view);
+                if (statvfs(f, &sv) < 0 || !(sv.f_flag & ST_NOEXEC) || !(sv.f_flag & ST_NOSUID) || !(sv.f_flag & ST_NODEV))
+                        _exit(13);
+                snprintf(f, sizeof(f), "%s/sub/x", t);
+                if (open(f, O_CREAT | O_WRONLY | O_CLOEXEC, 0644) < 0)
+                        _exit(14);
+                _exit(0);
+        }
+        CHECK(waitpid(pid, &status, 0) == pid);
+        CHECK_MSG(WIFEXITED(status) && WEXITSTATUS(status) == 0, "remount fallback: child status %d", status);
+}
+
 int main(void) {
         _cleanup_close_ int job_fd = -1;
         Sandbox sb;
@@ -195,6 +239,7 @@ int main(void) {
         if (!mkdtemp(dir))
                 return 1;
         chmod(dir, 0755);
+        test_remount_read_only_fallback();
         snprintf(state, sizeof(state), "%s/state", dir);
         snprintf(job_dir, sizeof(job_dir), "%s/jobs/" JOB, state);
         snprintf(home, sizeof(home), "%s/home", job_dir);
