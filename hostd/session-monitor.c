@@ -492,6 +492,15 @@ static void handle_net_message(Monitor *m) {
                 handle_signal(m, msg, false);
         else if (streq_ptr(type, "hangup"))
                 handle_signal(m, msg, true);
+        else if (streq_ptr(type, "refused")) {
+                const char *request = session_get_string(msg, "request", 16);
+
+                if (!m->authenticated || !request)
+                        monitor_exit(m, 1);
+                log_job(LOG_NOTICE, m->job[0] ? m->job : NULL, NULL,
+                        "Refused an oversized %s request from %s: the command and its variables exceed %d bytes; "
+                        "large input belongs on stdin or in a file", request, m->source, SESSION_MSG_MAX);
+        }
         else {
                 log_warning("Unknown message from the net child of %s; ending the connection", m->source);
                 monitor_exit(m, 1);

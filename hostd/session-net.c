@@ -54,6 +54,7 @@ typedef struct Channel {
         int cols, rows;
         char *env[SESSION_ENV_MAX];
         size_t n_env;
+        size_t env_bytes;
 
         /* Job process pipes; with a pty, in_fd and out_fd are the master. */
         int in_fd, out_fd, err_fd;
@@ -108,6 +109,29 @@ static void monitor_send(Net *n, json_object *o, const int *fds, size_t n_fds) {
         json_object_put(o);
         if (r < 0)
                 net_fatal(n, "monitor gone");
+}
+
+/* Refuses one request the client sized too large (the client sees a
+ * failed exec request); the monitor logs why. */
+static int refuse_oversized(Net *n, const char *request) {
+        json_object *o = json_object_new_object();
+
+        json_add_string(o, "type", "refused");
+        json_add_string(o, "request", request);
+        monitor_send(n, o, NULL, 0);
+        return -EMSGSIZE;
+}
+
+/* As monitor_send(), for a request the client sized: one too large for
+ * the protocol is not sent, and only that request is refused. */
+static int monitor_send_request(Net *n, const char *request, json_object *o) {
+        int r = session_send(n->monitor_fd, o, NULL, 0);
+        json_object_put(o);
+        if (r == -EMSGSIZE)
+                return refuse_oversized(n, request);
+        if (r < 0)
+                net_fatal(n, "monitor gone");
+        return r;
 }
 
 static void handle_async(Net *n, json_object *m, int *fds, size_t n_fds);
@@ -441,10 +465,12 @@ static int cb_env(ssh_session s, ssh_channel ch, const char *name, const char *v
         Channel *c = userdata;
         char *e;
 
-        if (c->started || c->n_env >= SESSION_ENV_MAX || strlen(name) > 256 || strlen(value) > 4096)
+        if (c->started || c->n_env >= SESSION_ENV_MAX || strlen(name) > 256 || strlen(value) > 4096 ||
+            c->env_bytes + strlen(name) + strlen(value) + 1 > SESSION_ENV_BYTES_MAX)
                 return -1;
         if (asprintf(&e, "%s=%s", name, value) < 0)
                 return -1;
+        c->env_bytes += strlen(e);
         /* The monitor applies LANG, LC_* and AcceptEnv; unknown names are dropped there. */
         c->env[c->n_env++] = e;
         return 0;
@@ -501,7 +527,8 @@ static int start_process(Channel *c, const char *mode, const char *command) {
         for (size_t i = 0; i < c->n_env; i++)
                 json_object_array_add(env, json_object_new_string(c->env[i]));
         json_object_object_add(o, "env", env);
-        monitor_send(n, o, NULL, 0);
+        if (monitor_send_request(n, mode, o) < 0)
+                return -1;
 
         reply = monitor_wait(n, "spawn-reply", fds, &n_fds);
         (void) session_get_bool(reply, "ok", &ok);
@@ -532,8 +559,12 @@ static int cb_exec(ssh_session s, ssh_channel ch, const char *command, void *use
         Channel *c = userdata;
         Net *n = c->net;
 
-        if (!command || strlen(command) > SESSION_COMMAND_MAX)
+        if (!command)
                 return -1;
+        if (strlen(command) > SESSION_COMMAND_MAX) {
+                (void) refuse_oversized(n, n->controller ? "api" : "exec");
+                return -1;
+        }
         if (n->controller) {
                 json_object *o;
 
@@ -543,7 +574,8 @@ static int cb_exec(ssh_session s, ssh_channel ch, const char *command, void *use
                 json_add_string(o, "type", "api");
                 json_add_int(o, "id", c->id);
                 json_add_string(o, "cmdline", command);
-                monitor_send(n, o, NULL, 0);
+                if (monitor_send_request(n, "api", o) < 0)
+                        return -1;
                 c->started = c->api = true;
                 /* The answer comes asynchronously (a release waits for cleanup). */
                 return 0;

@@ -27,8 +27,12 @@
 
 /* Limits on what one connection may hold. */
 #define SESSION_CHANNELS_MAX 64
-#define SESSION_COMMAND_MAX (256 * 1024)
+/* A command runs as `sh -c COMMAND`, one argument, which the kernel caps
+ * at 128 KiB (MAX_ARG_STRLEN); this leaves room for the rest of the spawn
+ * message (SESSION_MSG_MAX) with the client's variables. */
+#define SESSION_COMMAND_MAX (100 * 1024)
 #define SESSION_ENV_MAX 64
+#define SESSION_ENV_BYTES_MAX (16 * 1024)
 
 /* The unprivileged identity of the net child. */
 #define SESSION_NET_UID 65534

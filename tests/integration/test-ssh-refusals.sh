@@ -4,6 +4,7 @@
 # daemon log, and hostd still serving afterwards: an unknown key, another
 # job's key, a released job, the controller key as a job, a job key as the
 # controller, a password attempt, too many keys; and an unknown user.
+# Then oversized requests from a job: a huge command, a flood of variables.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/ssh-lib.sh"
 
@@ -72,6 +73,23 @@ check "MaxAuthTries: the client fails (rc $rc)" [ "$rc" -eq 255 ]
 check "MaxAuthTries: nothing ran" bash -c '! grep -q RAN <<<"$1"' _ "$out"
 check "MaxAuthTries: the log says why" log_has "Too many authentication failures from 127\.0\.0\.1 \(MaxAuthTries=6\)"
 check "MaxAuthTries: hostd still serves" still_serving a
+
+# Oversized requests from an authenticated job: a command past what the
+# session protocol carries, and a flood of variables.  Only that request
+# is refused; the connection's other channels and hostd go on.
+pad=$(head -c 100000 /dev/zero | tr '\0' x)
+check "a command of 90 kB runs" [ "$(sshj a ": ${pad:0:90000}; echo ran")" = ran ]
+rc=0; out=$(sshj a : "$pad" "$pad" "; echo ran" 2>&1) || rc=$?
+check "a command of 200 kB is refused (rc $rc)" [ "$rc" -eq 255 ]
+check "... as a failed exec request, not a dropped connection" grep -q 'exec request failed' <<<"$out"
+check "... and the log says why" log_has "Refused an oversized exec request from 127\.0\.0\.1: the command and its variables exceed"
+envs=()
+for i in $(seq 1 100); do envs+=(-o "SetEnv=LC_FLOOD$i=$(head -c 4000 /dev/zero | tr '\0' y)"); done
+out=$(ssh "${SSH_OPTS[@]}" "${envs[@]}" -o UserKnownHostsFile="$(jkh a)" -i "$(jkey a)" -p "$PORT" \
+        "$JA@127.0.0.1" 'env | grep -c ^LC_FLOOD' 2>&1) || true
+check "100 variables of 4 kB: the command runs with the first 16 kB of them ($out arrived)" \
+        [ "$out" -ge 1 ] && [ "$out" -le 4 ]
+check "oversized requests: hostd still serves" still_serving a
 
 # The refusals are counted.
 check "failures are counted in the metrics" \
