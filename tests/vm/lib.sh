@@ -51,7 +51,8 @@ release_case_jobs() {
         local id
         [ -f "$VM_DIR/case-jobs.$$" ] || return 0
         while read -r id; do
-                controller release "$id" >/dev/null 2>&1 || true
+                # stdin from /dev/null: ssh would eat the rest of the list.
+                controller release "$id" </dev/null >/dev/null 2>&1 || true
         done <"$VM_DIR/case-jobs.$$"
         rm -f "$VM_DIR/case-jobs.$$"
 }
