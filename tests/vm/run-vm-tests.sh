@@ -192,6 +192,11 @@ DefaultDisk=1G
 MaxDisk=4G
 MaxMemory=2G
 TotalMemory=2560M
+
+# TCG runs everything many times slower: beside case 60's fork bomb,
+# `podman info` once took over the default 60 s and drained the host.
+[Health]
+ProbeTimeout=5min
 EOF
 install_failed() {
         cat "$VM_DIR/install.log"
