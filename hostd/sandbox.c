@@ -223,12 +223,14 @@ static void unescape_mountinfo(char *s) {
         *w = '\0';
 }
 
-/* Without mount_setattr() (kernels before 5.12, and valgrind 3.19, which
- * the test suite runs hostd under): remounts every mount at or below root
- * read-only, one by one, as bubblewrap does.  The flags the kernel locked
- * when it copied the host's mounts into our user namespace (noexec and the
- * atime ones) must be kept, or the remount fails with EPERM.  Any failure
- * fails the job: a writable host mount must never reach it. */
+/* Without mount_setattr() (kernels before 5.12, and valgrind 3.19):
+ * remounts every mount at or below root read-only, one by one, as
+ * bubblewrap does.  The flags the kernel locked when it copied the host's
+ * mounts into our user namespace (noexec and the atime ones) must be kept,
+ * or the remount fails with EPERM.  A mount hidden under another stays as
+ * it was, but the job cannot uncover it: the nested namespace locks the
+ * one on top.  Any failure fails the job: a writable host mount must never
+ * reach it. */
 int sandbox_remount_read_only(const char *root) {
         _cleanup_fclose_ FILE *f = fopen("/proc/self/mountinfo", "re");
         _cleanup_free_ char *line = NULL;

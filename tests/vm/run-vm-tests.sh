@@ -194,7 +194,7 @@ MaxMemory=2G
 TotalMemory=2560M
 
 # TCG runs everything many times slower: beside case 60's fork bomb,
-# `podman info` once took over the default 60 s and drained the host.
+# podman info once took over the default 60 s and drained the host.
 [Health]
 ProbeTimeout=5min
 EOF
