@@ -169,3 +169,17 @@ char *format_size(char *buf, size_t size, uint64_t bytes) {
         snprintf(buf, size, "%llu", (unsigned long long) bytes);
         return buf;
 }
+
+void mountinfo_unescape(char *s) {
+        char *w = s;
+
+        for (const char *r = s; *r; ) {
+                if (r[0] == '\\' && r[1] >= '0' && r[1] <= '3' && r[2] >= '0' && r[2] <= '7' &&
+                    r[3] >= '0' && r[3] <= '7') {
+                        *w++ = (char) (((r[1] - '0') << 6) | ((r[2] - '0') << 3) | (r[3] - '0'));
+                        r += 4;
+                } else
+                        *w++ = *r++;
+        }
+        *w = 0;
+}

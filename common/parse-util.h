@@ -25,5 +25,9 @@ int parse_millicpus(const char *s, uint32_t *ret);
 /* "yes/no/true/false/on/off/1/0". */
 int parse_boolean(const char *s, bool *ret);
 
+/* Undoes, in place, the octal escapes (\040 for a space, ...) the kernel
+ * writes in /proc/self/mountinfo paths. */
+void mountinfo_unescape(char *s);
+
 /* Formats bytes with a binary suffix when exact ("4G"), for messages. */
 char *format_size(char *buf, size_t size, uint64_t bytes);

@@ -19,6 +19,7 @@
 #include "fileio.h"
 #include "log.h"
 #include "macros.h"
+#include "parse-util.h"
 
 #define JOBS_DIR "hostd.jobs"
 
@@ -84,7 +85,8 @@ static int cg_read_at(int dirfd, const char *file, size_t max, char **ret) {
         return read_file_at(dirfd, file, max, /* nofollow= */ 1, ret, NULL);
 }
 
-static int parse_u64(const char *s, uint64_t *ret) {
+/* A number in a cgroup file: it may end the line or be followed by more. */
+static int parse_u64_field(const char *s, uint64_t *ret) {
         unsigned long long v;
         char *end;
 
@@ -122,21 +124,6 @@ static bool word_in_list(const char *list, const char *word) {
         return false;
 }
 
-/* Undoes the octal escapes (\040 for a space, ...) of /proc/self/mountinfo. */
-static void unescape_mountinfo(char *s) {
-        char *w = s;
-
-        for (const char *r = s; *r; ) {
-                if (r[0] == '\\' && r[1] >= '0' && r[1] <= '3' && r[2] >= '0' && r[2] <= '7' &&
-                    r[3] >= '0' && r[3] <= '7') {
-                        *w++ = (char) (((r[1] - '0') << 6) | ((r[2] - '0') << 3) | (r[3] - '0'));
-                        r += 4;
-                } else
-                        *w++ = *r++;
-        }
-        *w = 0;
-}
-
 /* The cgroup2 mount point: /sys/fs/cgroup if it is one (unified), else
  * /sys/fs/cgroup/unified (hybrid), else the first cgroup2 mount seen. */
 static int find_cgroup2_mount(char *buf, size_t size) {
@@ -170,7 +157,7 @@ static int find_cgroup2_mount(char *buf, size_t size) {
                 if (!tok || !streq(tok, "cgroup2"))
                         continue;
 
-                unescape_mountinfo(fields[4]);
+                mountinfo_unescape(fields[4]);
                 if (streq(fields[4], "/sys/fs/cgroup"))
                         rank = 2;
                 else if (streq(fields[4], "/sys/fs/cgroup/unified"))
@@ -739,7 +726,7 @@ static int read_u64_at(int dirfd, const char *file, uint64_t *ret) {
         r = cg_read_at(dirfd, file, CG_SMALL_FILE_MAX, &text);
         if (r < 0)
                 return r;
-        return parse_u64(text, ret);
+        return parse_u64_field(text, ret);
 }
 
 int cgroup_job_usage(const CgroupSupport *s, const char *job, CgroupUsage *ret) {
@@ -757,7 +744,7 @@ int cgroup_job_usage(const CgroupSupport *s, const char *job, CgroupUsage *ret) 
         if (r >= 0) {
                 const char *v = find_key(stat, "usage_usec");
 
-                u.has_cpu = v && parse_u64(v, &u.cpu_usec) >= 0;
+                u.has_cpu = v && parse_u64_field(v, &u.cpu_usec) >= 0;
         } else if (r != -ENOENT)
                 log_warning_errno(r, "Failed to read %s/cpu.stat: %m", path);
 

@@ -18,6 +18,7 @@
 #include <sys/wait.h>
 
 #include "fileio.h"
+#include "parse-util.h"
 #include "job-disk.h"
 #include "log.h"
 #include "macros.h"
@@ -208,21 +209,6 @@ static int setup_disk(const SandboxSpec *s, char *ret_src, size_t src_size, int 
         return 0;
 }
 
-/* Unescapes a mountinfo path field in place (the kernel writes space, tab,
- * newline and backslash as \ooo). */
-static void unescape_mountinfo(char *s) {
-        char *w = s;
-
-        for (char *r = s; *r; w++) {
-                if (r[0] == '\\' && r[1] >= '0' && r[1] <= '3' && r[2] >= '0' && r[2] <= '7' && r[3] >= '0' && r[3] <= '7') {
-                        *w = (char) ((r[1] - '0') << 6 | (r[2] - '0') << 3 | (r[3] - '0'));
-                        r += 4;
-                } else
-                        *w = *r++;
-        }
-        *w = '\0';
-}
-
 /* Without mount_setattr() (kernels before 5.12, and valgrind 3.19):
  * remounts every mount at or below root read-only, one by one, as
  * bubblewrap does.  The flags the kernel locked when it copied the host's
@@ -240,13 +226,18 @@ int sandbox_remount_read_only(const char *root) {
                 return negative_errno();
         while (getline(&line, &n, f) > 0) {
                 unsigned long flags = MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV;
-                char mp[4096];
+                char *mp = line;
                 struct statvfs sv;
 
-                /* ID PARENT MAJ:MIN ROOT MOUNTPOINT ... */
-                if (sscanf(line, "%*s %*s %*s %*s %4095s", mp) != 1)
+                /* ID PARENT MAJ:MIN ROOT MOUNTPOINT ...: the fifth field, any
+                 * length (a line we cannot read fails the job). */
+                for (int i = 0; i < 4 && mp; i++)
+                        if ((mp = strchr(mp, ' ')))
+                                mp++;
+                if (!mp)
                         return -EIO;
-                unescape_mountinfo(mp);
+                mp[strcspn(mp, " \n")] = 0;
+                mountinfo_unescape(mp);
                 if (strncmp(mp, root, root_len) != 0 || (mp[root_len] != '\0' && mp[root_len] != '/'))
                         continue;
                 if (statvfs(mp, &sv) < 0)

@@ -20,15 +20,27 @@ start_hostd_ssh --policy "$WORK/load.conf"
 alloc_job a >/dev/null
 check "served before the load" still_serving a
 
-# Memory of hostd and its session processes, in kB: the sum of their PSS
-# (shared pages counted once in all), from smaps_rollup.
-hostd_pss_kb() {
+# Memory of hostd and the given session processes, in kB: the sum of
+# their PSS (shared pages counted once in all), from smaps_rollup.
+pss_kb() {
         local p t=0 v
-        for p in "$HOSTD_PID" $(session_pids); do
+        for p in "$HOSTD_PID" "$@"; do
                 v=$(awk '/^Pss:/ { print $2 }' "/proc/$p/smaps_rollup" 2>/dev/null) || continue
                 t=$((t + ${v:-0}))
         done
         echo "$t"
+}
+# Raises peak_procs and peak_pss to what runs now (one list for both).
+peak_procs=0
+peak_pss=0
+sample_peaks() {
+        local pids n m
+        pids=$(session_pids)
+        n=$(wc -w <<<"$pids")
+        # shellcheck disable=SC2086
+        m=$(pss_kb $pids)
+        ((n <= peak_procs)) || peak_procs=$n
+        ((m <= peak_pss)) || peak_pss=$m
 }
 rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$HOSTD_PID/status"; }
 fds() { ls "/proc/$HOSTD_PID/fd" | wc -l; }
@@ -38,7 +50,8 @@ fds() { ls "/proc/$HOSTD_PID/fd" | wc -l; }
 for _ in 1 2 3; do still_serving a; done
 RSS0=$(rss_kb)
 FDS0=$(fds)
-PSS0=$(hostd_pss_kb)
+# shellcheck disable=SC2046
+PSS0=$(pss_kb $(session_pids))
 echo "before: hostd RSS ${RSS0} kB, $FDS0 fds; hostd + sessions PSS ${PSS0} kB"
 
 ssh-keygen -q -t ed25519 -N '' -f "$WORK/wrong_key"
@@ -48,23 +61,16 @@ python3 "$(dirname "$0")/preauth-load.py" --port "$PORT" --stall 400 --garbage 3
 LOAD=$!
 
 # Sample while the load runs: the peak of processes and memory.
-peak_procs=0
-peak_pss=0
 served=0
 while ! [ -e "$WORK/load.json" ] && kill -0 "$LOAD" 2>/dev/null; do
-        n=$(count_session_procs)
-        m=$(hostd_pss_kb)
-        ((n > peak_procs)) && peak_procs=$n
-        ((m > peak_pss)) && peak_pss=$m
+        sample_peaks
         if still_serving a; then served=$((served + 1)); else fail "not served during the load"; fi
 done
 check "the load generator finished its clients" test -e "$WORK/load.json"
 jq -c . "$WORK/load.json"
-n=$(count_session_procs)
-m=$(hostd_pss_kb)
-((n > peak_procs)) && peak_procs=$n
-((m > peak_pss)) && peak_pss=$m
-echo "under load: peak $peak_procs session processes, peak PSS ${peak_pss} kB (hostd + sessions); served $served times"
+sample_peaks
+echo "under load: peak $peak_procs session processes, peak PSS ${peak_pss} kB (hostd + sessions)"
+check "the controller and the job were served while the load ran ($served times)" test "$served" -ge 1
 L() { jq -r "$1" "$WORK/load.json"; }
 
 # Held stalls: the per-source and total caps.
