@@ -17,6 +17,7 @@
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
+#include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -390,6 +391,52 @@ int job_disk_usage(int fs_root_fd, uint64_t *ret_used, uint64_t *ret_total) {
                 *ret_total = ((uint64_t) sfs.f_blocks - (uint64_t) sfs.f_bfree + (uint64_t) sfs.f_bavail) *
                         (uint64_t) sfs.f_frsize;
         return 0;
+}
+
+int job_disk_check_root(int fs_root_fd, int dirfd, const char *name) {
+        _cleanup_free_ char *backing = NULL;
+        _cleanup_close_ int fd = -1;
+        struct loop_info64 info = {};
+        struct stat root, image;
+        char p[PATH_MAX + 64], link[PATH_MAX], dirpath[PATH_MAX], image_path[PATH_MAX + 256];
+        const char *sysname;
+        ssize_t n;
+
+        /* ext4's root directory is inode 2; the loop driver is major 7. */
+        if (fstat(fs_root_fd, &root) < 0 || fstatat(dirfd, name, &image, AT_SYMLINK_NOFOLLOW) < 0)
+                return negative_errno();
+        if (!S_ISDIR(root.st_mode) || root.st_ino != 2 || major(root.st_dev) != 7 || !S_ISREG(image.st_mode))
+                return -EXDEV;
+        snprintf(p, sizeof(p), "/sys/dev/block/%u:%u", major(root.st_dev), minor(root.st_dev));
+        n = readlink(p, link, sizeof(link) - 1);
+        if (n <= 0)
+                return -EXDEV;
+        link[n] = 0;
+        sysname = strrchr(link, '/');
+        sysname = sysname ? sysname + 1 : link;
+        snprintf(p, sizeof(p), "/dev/%s", sysname);
+        fd = open(p, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+        if (fd < 0)
+                return negative_errno();
+        if (ioctl(fd, LOOP_GET_STATUS64, &info) < 0)
+                return negative_errno();
+        if (info.lo_inode != (uint64_t) image.st_ino)
+                return -EXDEV;
+        if (info.lo_device == (uint64_t) image.st_dev)
+                return 0;
+        /* btrfs: st_dev is the subvolume's (see loop_detach_if_backed_by());
+         * then the backing file's path must be exactly the image's. */
+        snprintf(p, sizeof(p), "/proc/self/fd/%i", dirfd);
+        n = readlink(p, dirpath, sizeof(dirpath) - 1);
+        if (n <= 0)
+                return -EXDEV;
+        dirpath[n] = 0;
+        snprintf(image_path, sizeof(image_path), "%s/%s", dirpath, name);
+        snprintf(p, sizeof(p), "/sys/block/%s/loop/backing_file", sysname);
+        if (read_file_at(AT_FDCWD, p, PATH_MAX + 64, 0, &backing, NULL) < 0)
+                return -EXDEV;
+        backing[strcspn(backing, "\n")] = 0;
+        return streq(backing, image_path) ? 0 : -EXDEV;
 }
 
 static bool loop_is_bound(const char *sysname) {

@@ -59,6 +59,12 @@ int job_disk_mount(int dirfd, const char *name, const char *target, int *ret_loo
  * not on ext4. */
 int job_disk_usage(int fs_root_fd, uint64_t *ret_used, uint64_t *ret_total);
 
+/* Whether fs_root_fd is the root directory of the filesystem on the loop
+ * device that dirfd/name backs: 0, or -EXDEV (or another negative errno).
+ * For a descriptor that came back from somewhere hostd does not control
+ * alone (the job's anchor after a restart). */
+int job_disk_check_root(int fs_root_fd, int dirfd, const char *name);
+
 /* Removes dirfd/name after its mount is gone. A loop device still bound to
  * the image (after a crash, or one attached without autoclear) is detached
  * first. If the image is still mounted somewhere (a mount namespace that is

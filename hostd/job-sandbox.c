@@ -155,18 +155,50 @@ static int on_init_exit(sd_event_source *s, const siginfo_t *si, void *userdata)
         return 0;
 }
 
-/* The job's init became our child when its setup child exited (we are a
- * subreaper): reap it when it dies.  After a restart of hostd, an adopted
- * job's init is someone else's child and is not watched. */
-static void watch_init(Daemon *d, Job *j) {
+static int on_anchor_exit(sd_event_source *s, const siginfo_t *si, void *userdata) {
+        Job *j = userdata;
+
+        j->anchor_source = sd_event_source_disable_unref(j->anchor_source);
+        return 0;
+}
+
+/* The job's init and anchor became our children when their setup child
+ * exited (we are a subreaper): reap them when they die.  After a restart
+ * of hostd, an adopted job's are someone else's children and are not
+ * watched. */
+static void watch_sandbox(Daemon *d, Job *j) {
         sd_event_source *s = NULL;
 
         if (sd_event_add_child(d->event, &s, j->init_pid, WEXITED, on_init_exit, j) >= 0)
                 j->init_source = s;
+        s = NULL;
+        if (sd_event_add_child(d->event, &s, j->anchor_pid, WEXITED, on_anchor_exit, j) >= 0)
+                j->anchor_source = s;
 }
 
 void job_sandbox_unwatch(Job *j) {
         j->init_source = sd_event_source_disable_unref(j->init_source);
+        j->anchor_source = sd_event_source_disable_unref(j->anchor_source);
+}
+
+/* The root of an adopted job's disk, from its anchor (never through a path
+ * in the job's tree, where the job may have stacked mounts and symlinks),
+ * checked to be the filesystem of this job's image.  Fails closed: -1, and
+ * the job runs without disk figures. */
+static int adopt_disk_fd(const Sandbox *sb, int job_fd, const Job *j) {
+        _cleanup_close_ int fd = -1;
+        int r;
+
+        fd = sandbox_take_disk_fd(sb);
+        if (fd < 0)
+                return log_job_full_errno(LOG_WARNING, fd, j->id, j->owner,
+                                          "The job's anchor holds no disk (made by an older hostd?); "
+                                          "no disk usage figures for it: %m");
+        r = job_disk_check_root(fd, job_fd, DISK_IMAGE);
+        if (r < 0)
+                return log_job_full_errno(LOG_WARNING, r, j->id, j->owner,
+                                          "The anchor's disk descriptor is not the job's disk; ignoring it: %m");
+        return TAKE_FD(fd);
 }
 
 int job_sandbox_start(Daemon *d, Job *j) {
@@ -187,7 +219,7 @@ int job_sandbox_start(Daemon *d, Job *j) {
         if (job_fd < 0)
                 return log_job_full_errno(LOG_ERR, errno, j->id, j->owner, "Cannot open the job's directory: %m");
 
-        if (j->anchor_pid > 0 && sandbox_adopt(j->anchor_pid, j->uid_base, &sb) >= 0) {
+        if (j->anchor_pid > 0 && sandbox_adopt(j->anchor_pid, j->init_pid, j->uid_base, &sb) >= 0) {
                 adopted = true;
                 log_job(LOG_INFO, j->id, j->owner, "Re-adopted the running sandbox (anchor pid %d)", (int) sb.anchor);
         } else {
@@ -222,24 +254,29 @@ int job_sandbox_start(Daemon *d, Job *j) {
         safe_close(j->disk_fd);
         j->disk_fd = sb.disk_fd;
 
+        j->env = strv_free(j->env);
         if (adopted) {
-                char p[4200];
-                snprintf(p, sizeof(p), "/proc/%d/root%s", (int) sb.anchor, home);
-                home_fd = open(p, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-                if (j->disk_fd < 0 && e->disk_quota && home_fd >= 0)
-                        j->disk_fd = fcntl(home_fd, F_DUPFD_CLOEXEC, 3);
+                if (e->disk_quota && j->disk_fd < 0)
+                        j->disk_fd = adopt_disk_fd(&sb, job_fd, j);
                 find_cgroup(d, j);
-        } else {
-                watch_init(d, j);
-                r = start_cgroup(d, j);
+                /* The job has owned its home since allocate: nothing is
+                 * written there, and nothing in it is resolved. */
+                r = podman_config_env(home, &j->env);
                 if (r < 0)
-                        return log_job_full_errno(LOG_ERR, r, j->id, j->owner, "Cannot put the job in its cgroup: %m");
-                home_fd = openat(j->disk_fd >= 0 ? j->disk_fd : job_fd, "home", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                        return log_job_full_errno(LOG_ERR, r, j->id, j->owner, "Cannot set up podman's environment: %m");
+                return 0;
         }
+
+        watch_sandbox(d, j);
+        r = start_cgroup(d, j);
+        if (r < 0)
+                return log_job_full_errno(LOG_ERR, r, j->id, j->owner, "Cannot put the job in its cgroup: %m");
+        /* A sandbox rebuilt around an existing disk (after a reboot) has a
+         * home the job filled: podman_config_write() opens every component
+         * with O_NOFOLLOW from this descriptor, on the disk we mounted. */
+        home_fd = openat(j->disk_fd >= 0 ? j->disk_fd : job_fd, "home", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         if (home_fd < 0)
                 return log_job_full_errno(LOG_ERR, errno, j->id, j->owner, "Cannot open the job's home: %m");
-
-        j->env = strv_free(j->env);
         r = podman_config_write(home_fd, home, j->uid_base, j->uid_base, d->policy->network, e->runtime, &j->env);
         if (r < 0)
                 return log_job_full_errno(LOG_ERR, r, j->id, j->owner, "Cannot write podman's configuration: %m");

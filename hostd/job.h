@@ -65,6 +65,7 @@ typedef struct Job {
         char **env;             /* podman's environment for job processes */
         char *cgroup_path;      /* cgroupfs directory of the job, NULL without cgroups */
         void *init_source;      /* sd_event_source* reaping the job's init */
+        void *anchor_source;    /* and its anchor */
 } Job;
 
 Job *job_new(void);

@@ -213,7 +213,6 @@ int podman_config_write(
 
         _cleanup_free_ char *containers_conf = NULL, *storage_conf = NULL;
         _cleanup_close_ int conf_fd = -1, tmp_fd = -1;
-        _cleanup_strv_free_ char **env = NULL;
         int r;
 
         if (home_fd < 0 || !home_path_ok(home_path))
@@ -248,9 +247,14 @@ int podman_config_write(
         if (fsync(conf_fd) < 0)
                 return negative_errno();
 
-        if (!ret_env)
-                return 0;
+        return ret_env ? podman_config_env(home_path, ret_env) : 0;
+}
 
+int podman_config_env(const char *home_path, char ***ret_env) {
+        _cleanup_strv_free_ char **env = NULL;
+
+        if (!home_path_ok(home_path) || streq(home_path, "/"))
+                return -EINVAL;
         env = calloc(5, sizeof(char *));
         if (!env)
                 return -ENOMEM;

@@ -66,6 +66,13 @@ int podman_config_write(
                 const char *runtime,
                 char ***ret_env);
 
+/* Only the environment podman_config_write() gives, for a job whose files
+ * were written before (a sandbox re-adopted after a restart: the job owns
+ * its home and its copy of the files by then, so rewriting them protects
+ * nothing, and hostd must not write into a tree the job had time to
+ * prepare). */
+int podman_config_env(const char *home_path, char ***ret_env);
+
 /* "crun" on a pure cgroup v2 host (/sys/fs/cgroup is cgroup2) when crun is
  * installed, otherwise "runc" when installed (crun refuses hybrid and v1
  * hosts), otherwise "crun" if installed, otherwise NULL. */

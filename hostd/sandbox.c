@@ -33,8 +33,8 @@ static int pidfd_open_(pid_t pid) {
         return (int) syscall(SYS_pidfd_open, pid, 0);
 }
 
-static int write_string(const char *path, const char *s) {
-        _cleanup_close_ int fd = open(path, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
+static int write_string_at(int dirfd, const char *path, const char *s) {
+        _cleanup_close_ int fd = openat(dirfd, path, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
         size_t l = strlen(s);
 
         if (fd < 0)
@@ -50,11 +50,11 @@ static int write_maps(pid_t pid, uint32_t base) {
 
         snprintf(map, sizeof(map), "0 %u 65536\n", base);
         snprintf(path, sizeof(path), "/proc/%d/uid_map", (int) pid);
-        r = write_string(path, map);
+        r = write_string_at(AT_FDCWD, path, map);
         if (r < 0)
                 return r;
         snprintf(path, sizeof(path), "/proc/%d/gid_map", (int) pid);
-        return write_string(path, map);
+        return write_string_at(AT_FDCWD, path, map);
 }
 
 /* newroot + path, as one absolute path. */
@@ -362,26 +362,47 @@ static _noreturn_ void wait_forever(bool reap) {
         }
 }
 
-/* The anchor: child of the job's init, in a nested user and mount
- * namespace.  Copying the init's mount namespace into one owned by a new
- * user namespace locks every mount the init made: the job, root only in
- * this nested namespace, cannot unmount our hides or our /proc.  Sessions
- * enter through this process. */
-static _noreturn_ void anchor_main(int sock, int sync_fd) {
+/* The anchor: the process sessions enter through.  It lives in hostd's
+ * pid namespace, not the job's: no job process can see it, so none can
+ * signal or ptrace it (kill -9 -1 in a job used to end it, and with it
+ * every later session).  It joins the job's ipc, uts, net and mount
+ * namespaces once the init has built the root, makes the job's pid
+ * namespace its pid_for_children (sessions join that), then moves into a
+ * nested user and mount namespace: copying a mount namespace into one
+ * owned by a new user namespace locks every mount the init made
+ * (MNT_LOCKED), so the job, root only in the nested namespace, cannot
+ * unmount our hides or our /proc.  It keeps the root of the job's disk
+ * open at SANDBOX_ANCHOR_DISK_FD, so that hostd can take it back after a
+ * restart (pidfd_getfd) instead of resolving a path in the job's tree. */
+static _noreturn_ void anchor_main(int sock, int sync_fd, int disk_fd, int ns_flags) {
+        int32_t init;
+        int pidfd;
         char c;
 
         (void) prctl(PR_SET_NAME, SANDBOX_ANCHOR_COMM);
+        /* EOF: the setup failed and our parent is gone. */
+        if (read(sync_fd, &init, sizeof(init)) != sizeof(init))
+                _exit(1);
+        /* Through a pidfd, all at once (the init is dumpable until we are
+         * in: setns() checks ptrace access).  CLONE_NEWPID makes the job's
+         * pid namespace our pid_for_children; we stay where we are. */
+        pidfd = pidfd_open_(init);
+        if (pidfd < 0 || setns(pidfd, ns_flags) < 0) {
+                send_error(sock, "the anchor cannot join the job's namespaces");
+                _exit(1);
+        }
+        close(pidfd);
         if (unshare(CLONE_NEWUSER | CLONE_NEWNS) < 0) {
                 send_error(sock, "cannot create the nested namespaces");
                 _exit(1);
         }
-        /* The init writes our maps (identity: 0..65535 of the job).  Our
+        /* Our parent writes our maps (identity: 0..65535 of the job).  Our
          * credentials changed earlier, which made us non-dumpable and our
          * /proc files global root's; dumpable just for the write, while no
          * job process exists that could ptrace us. */
         (void) prctl(PR_SET_DUMPABLE, 1);
         if (write(sync_fd, "u", 1) != 1 || read(sync_fd, &c, 1) != 1 || c != 'm') {
-                send_error(sock, "the job's init did not map the nested namespace");
+                send_error(sock, "the nested namespace was not mapped");
                 _exit(1);
         }
         (void) prctl(PR_SET_DUMPABLE, 0);
@@ -395,17 +416,21 @@ static _noreturn_ void anchor_main(int sock, int sync_fd) {
                 (void) session_send(sock, o, NULL, 0);
                 json_object_put(o);
         }
-        close_range(0, ~0U, 0);
+        if (disk_fd >= 0 && (disk_fd == SANDBOX_ANCHOR_DISK_FD || dup2(disk_fd, SANDBOX_ANCHOR_DISK_FD) >= 0)) {
+                (void) fcntl(SANDBOX_ANCHOR_DISK_FD, F_SETFD, FD_CLOEXEC);
+                close_range(0, SANDBOX_ANCHOR_DISK_FD - 1, 0);
+                close_range(SANDBOX_ANCHOR_DISK_FD + 1, ~0U, 0);
+        } else
+                close_range(0, ~0U, 0);
         wait_forever(false);
 }
 
-/* PID 1 of the job: builds its root, moves into it, starts the anchor,
- * then reaps orphans until it is killed (which ends the whole job). */
-static _noreturn_ void init_main(const SandboxSpec *s, const char *newroot, const char *src, int sock) {
-        char error[512] = "", path[64], map[] = "0 0 65536\n";
-        int sync[2];
-        pid_t anchor;
-        char c;
+/* PID 1 of the job: builds its root and moves into it, says so on
+ * ready_fd and waits there until the anchor has joined its namespaces,
+ * then reaps orphans until it is killed (which ends the job's pid
+ * namespace). */
+static _noreturn_ void init_main(const SandboxSpec *s, const char *newroot, const char *src, int sock, int ready_fd) {
+        char error[512] = "", c;
 
         (void) prctl(PR_SET_NAME, SANDBOX_INIT_COMM);
         if (setup_root(s, newroot, src, error, sizeof(error)) < 0)
@@ -418,33 +443,17 @@ static _noreturn_ void init_main(const SandboxSpec *s, const char *newroot, cons
                 snprintf(error, sizeof(error), "cannot set the hostname: %m");
                 goto fail;
         }
-        if (s->network == JOB_NETWORK_NONE && bring_up_loopback() < 0) {
+        if (s->network != JOB_NETWORK_HOST && bring_up_loopback() < 0) {
                 snprintf(error, sizeof(error), "cannot bring up loopback: %m");
                 goto fail;
         }
-
-        if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sync) < 0) {
-                snprintf(error, sizeof(error), "socketpair: %m");
-                goto fail;
-        }
-        anchor = fork();
-        if (anchor < 0) {
-                snprintf(error, sizeof(error), "cannot fork the anchor: %m");
-                goto fail;
-        }
-        if (anchor == 0) {
-                close(sync[0]);
-                anchor_main(sock, sync[1]);
-        }
-        close(sync[1]);
-        if (read(sync[0], &c, 1) != 1 || c != 'u')
+        /* Our credentials changed, which made us non-dumpable: the anchor
+         * (same credentials) may join us only while we are dumpable, and no
+         * job process exists yet that could use it. */
+        (void) prctl(PR_SET_DUMPABLE, 1);
+        if (write(ready_fd, "r", 1) != 1 || read(ready_fd, &c, 1) != 1 || c != 'j')
                 _exit(1);
-        snprintf(path, sizeof(path), "/proc/%d/uid_map", (int) anchor);
-        if (write_string(path, map) < 0)
-                _exit(1);
-        snprintf(path, sizeof(path), "/proc/%d/gid_map", (int) anchor);
-        if (write_string(path, map) < 0 || write(sync[0], "m", 1) != 1)
-                _exit(1);
+        (void) prctl(PR_SET_DUMPABLE, 0);
         close_range(0, ~0U, 0);
         wait_forever(true);
 
@@ -474,10 +483,12 @@ static void reset_oom_score(void) {
 }
 
 static _noreturn_ void setup_child(const SandboxSpec *s, int sock) {
-        char newroot[4096], src[4096], error[512] = "";
-        int disk_fd = -1, flags;
+        char newroot[4096], src[4096], error[512] = "", path[64];
+        int disk_fd = -1, proc_fd, flags, anchor_sync[2], ready[2];
         json_object *o;
-        pid_t init;
+        pid_t init, anchor;
+        int32_t init_pid;
+        char c;
 
         reset_oom_score();
         snprintf(newroot, sizeof(newroot), "%s/root", s->job_dir);
@@ -485,6 +496,11 @@ static _noreturn_ void setup_child(const SandboxSpec *s, int sock) {
                 child_fail(sock, "cannot create a mount namespace");
         if (setup_disk(s, src, sizeof(src), &disk_fd, error, sizeof(error)) < 0)
                 child_fail(sock, error);
+        /* The host's /proc: once the init pivots, ours is the job's, where
+         * the anchor (in the host's pid namespace) has no entry. */
+        proc_fd = open("/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (proc_fd < 0)
+                child_fail(sock, "cannot open /proc");
 
         /* Into the job's user namespace; the parent writes our maps. */
         if (unshare(CLONE_NEWUSER) < 0)
@@ -502,22 +518,59 @@ static _noreturn_ void setup_child(const SandboxSpec *s, int sock) {
                 child_fail(sock, "cannot become root in the job's user namespace");
 
         flags = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS;
-        if (s->network == JOB_NETWORK_NONE)
+        if (s->network != JOB_NETWORK_HOST)
                 flags |= CLONE_NEWNET;
+
+        /* The anchor is forked before the pid namespace exists, so that it
+         * stays in ours, out of the job's sight. */
+        if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, anchor_sync) < 0)
+                child_fail(sock, "socketpair failed");
+        anchor = fork();
+        if (anchor < 0)
+                child_fail(sock, "cannot fork the anchor");
+        if (anchor == 0) {
+                close(anchor_sync[0]);
+                anchor_main(sock, anchor_sync[1], disk_fd, flags);
+        }
+        close(anchor_sync[1]);
+
         if (unshare(flags) < 0)
                 child_fail(sock, "cannot create the job's namespaces");
-
+        if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, ready) < 0)
+                child_fail(sock, "socketpair failed");
         init = fork();
         if (init < 0)
                 child_fail(sock, "cannot fork the job's init");
-        if (init == 0)
-                init_main(s, newroot, src, sock);
+        if (init == 0) {
+                close(ready[0]);
+                init_main(s, newroot, src, sock, ready[1]);
+        }
+        close(ready[1]);
+        /* The init reports its own errors. */
+        if (read(ready[0], &c, 1) != 1 || c != 'r')
+                _exit(1);
+
+        init_pid = (int32_t) init;
+        if (write(anchor_sync[0], &init_pid, sizeof(init_pid)) != sizeof(init_pid) ||
+            read(anchor_sync[0], &c, 1) != 1 || c != 'u' || write(ready[0], "j", 1) != 1)
+                _exit(1);
+        /* The nested namespace: identity over the job's 0..65535. */
+        snprintf(path, sizeof(path), "%d/uid_map", (int) anchor);
+        if (write_string_at(proc_fd, path, "0 0 65536\n") < 0)
+                child_fail(sock, "cannot map the anchor's user namespace");
+        snprintf(path, sizeof(path), "%d/gid_map", (int) anchor);
+        if (write_string_at(proc_fd, path, "0 0 65536\n") < 0)
+                child_fail(sock, "cannot map the anchor's user namespace");
+        if (write(anchor_sync[0], "m", 1) != 1)
+                _exit(1);
 
         o = json_object_new_object();
         json_add_string(o, "type", "init");
         json_add_int(o, "pid", init);
+        json_add_int(o, "anchor", anchor);
         (void) session_send(sock, o, disk_fd >= 0 ? &disk_fd : NULL, disk_fd >= 0 ? 1 : 0);
-        /* The init now belongs to the host's init (or a subreaper). */
+        /* The init and the anchor now belong to hostd (a subreaper) or the
+         * host's init. */
         _exit(0);
 }
 
@@ -533,22 +586,6 @@ static int recv_timeout(int sock, json_object **ret, int *fds, size_t *n_fds) {
         if (r == 0)
                 return -ETIMEDOUT;
         return session_recv(sock, ret, fds, n_fds);
-}
-
-static int only_child(pid_t pid, pid_t *ret) {
-        _cleanup_free_ char *text = NULL;
-        char path[64];
-        int r, n;
-        long c;
-
-        snprintf(path, sizeof(path), "/proc/%d/task/%d/children", (int) pid, (int) pid);
-        r = read_file_at(AT_FDCWD, path, 4096, false, &text, NULL);
-        if (r < 0)
-                return r;
-        if (sscanf(text, "%ld %n", &c, &n) < 1 || c <= 1 || text[n] != 0)
-                return -ESRCH;
-        *ret = (pid_t) c;
-        return 0;
 }
 
 /* Whether child is among pid's children (orphans of the job are its init's
@@ -597,7 +634,7 @@ int sandbox_create(const SandboxSpec *s, Sandbox *ret) {
         size_t n_fds = 0;
         pid_t child, init = 0, anchor = 0;
         bool ready = false;
-        int64_t a;
+        int64_t a, b;
         int r;
 
         *ret = (Sandbox) { .pidfd = -1, .disk_fd = -1 };
@@ -654,8 +691,11 @@ int sandbox_create(const SandboxSpec *s, Sandbox *ret) {
                         json_object_put(m);
                         if (r < 0)
                                 goto fail;
-                } else if (streq_ptr(type, "init") && session_get_int(o, "pid", 2, INT32_MAX, &a) >= 0)
+                } else if (streq_ptr(type, "init") && session_get_int(o, "pid", 2, INT32_MAX, &a) >= 0 &&
+                           session_get_int(o, "anchor", 2, INT32_MAX, &b) >= 0) {
                         init = (pid_t) a;
+                        anchor = (pid_t) b;
+                }
                 else if (streq_ptr(type, "anchor-ready"))
                         ready = true;
                 else {
@@ -670,12 +710,6 @@ int sandbox_create(const SandboxSpec *s, Sandbox *ret) {
         close(sp[0]);
         (void) waitpid(child, NULL, 0);
 
-        /* The anchor's host pid: the init's only child. */
-        r = only_child(init, &anchor);
-        if (r < 0) {
-                log_job_full_errno(LOG_ERR, r, s->job, NULL, "Cannot find the job's anchor: %m");
-                goto fail;
-        }
         ret->pidfd = pidfd_open_(anchor);
         if (ret->pidfd < 0)
                 return log_job_full_errno(LOG_ERR, errno, s->job, NULL, "Cannot open the anchor's pidfd: %m");
@@ -690,20 +724,50 @@ fail:
         json_object_put(o);
         close(sp[0]);
         (void) kill(child, SIGKILL);
-        /* Killing PID 1 of a pid namespace kills everything in it. */
+        /* Killing PID 1 of a pid namespace kills everything in it; the
+         * anchor is outside it. Both are ours to reap once the setup child
+         * is gone (hostd is a subreaper); ECHILD otherwise. */
         if (init > 0)
                 (void) kill(init, SIGKILL);
+        if (anchor > 0)
+                (void) kill(anchor, SIGKILL);
         (void) waitpid(child, NULL, 0);
+        if (init > 0)
+                (void) waitpid(init, NULL, 0);
+        if (anchor > 0)
+                (void) waitpid(anchor, NULL, 0);
         return r < 0 ? r : -EIO;
 }
 
-int sandbox_adopt(pid_t pid, uint32_t uid_base, Sandbox *ret) {
-        _cleanup_free_ char *map = NULL, *stat_text = NULL;
+static bool same_ns(pid_t a, pid_t b, const char *type) {
+        char pa[64], pb[64];
+        struct stat sa, sb;
+
+        snprintf(pa, sizeof(pa), "/proc/%d/ns/%s", (int) a, type);
+        snprintf(pb, sizeof(pb), "/proc/%d/ns/%s", (int) b, type);
+        return stat(pa, &sa) >= 0 && stat(pb, &sb) >= 0 && sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+}
+
+static int parent_of(pid_t pid, pid_t *ret) {
+        _cleanup_free_ char *text = NULL;
+        char path[64];
+        const char *p;
+        int r;
+
+        snprintf(path, sizeof(path), "/proc/%d/stat", (int) pid);
+        r = read_file_at(AT_FDCWD, path, 4096, false, &text, NULL);
+        if (r < 0)
+                return r;
+        p = strrchr(text, ')');
+        return p && sscanf(p, ") %*c %d", ret) == 1 ? 0 : -EBADMSG;
+}
+
+int sandbox_adopt(pid_t pid, pid_t init, uint32_t uid_base, Sandbox *ret) {
+        _cleanup_free_ char *map = NULL;
         _cleanup_close_ int pidfd = -1;
         char path[64], comm[32];
         unsigned long inside, outside, count;
-        pid_t init;
-        const char *p;
+        pid_t parent;
         int r;
 
         *ret = (Sandbox) { .pidfd = -1, .disk_fd = -1 };
@@ -722,19 +786,48 @@ int sandbox_adopt(pid_t pid, uint32_t uid_base, Sandbox *ret) {
         if (sscanf(map, "%lu %lu %lu", &inside, &outside, &count) != 3 || inside != 0 || outside != uid_base ||
             count != 65536)
                 return -ESRCH;
-        /* Its parent is the job's init. */
-        snprintf(path, sizeof(path), "/proc/%d/stat", (int) pid);
-        r = read_file_at(AT_FDCWD, path, 4096, false, &stat_text, NULL);
-        if (r < 0)
-                return r;
-        p = strrchr(stat_text, ')');
-        if (!p || sscanf(p, ") %*c %d", &init) != 1 || read_comm(init, comm, sizeof(comm)) < 0 ||
-            !streq(comm, SANDBOX_INIT_COMM) || !has_child(init, pid))
-                return -ESRCH;
+        if (same_ns(pid, getpid(), "pid")) {
+                /* Every job process lives in its job's pid namespace (or one
+                 * below): one in ours with the job's uid map is hostd's own
+                 * anchor.  Its pid_for_children is the job's pid namespace,
+                 * whose PID 1 is the init. */
+                if (init > 1 && (read_comm(init, comm, sizeof(comm)) < 0 || !streq(comm, SANDBOX_INIT_COMM) ||
+                                 !same_ns(pid, init, "pid_for_children")))
+                        init = 0;
+        } else {
+                /* An anchor made by hostd before the anchor left the job's
+                 * pid namespace: the child of the job's init.  It stays
+                 * reachable by the job until the job is released. */
+                if (parent_of(pid, &parent) < 0 || read_comm(parent, comm, sizeof(comm)) < 0 ||
+                    !streq(comm, SANDBOX_INIT_COMM) || !has_child(parent, pid))
+                        return -ESRCH;
+                init = parent;
+        }
         ret->anchor = pid;
-        ret->init = init;
+        ret->init = init > 1 ? init : 0;
         ret->pidfd = TAKE_FD(pidfd);
         return 0;
+}
+
+int sandbox_join_pid_namespace(const Sandbox *s) {
+        _cleanup_close_ int fd = -1;
+        char path[64];
+
+        snprintf(path, sizeof(path), "/proc/%d/ns/pid_for_children", (int) s->anchor);
+        fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+                return negative_errno();
+        /* The pid may have been reused between the check and the open: the
+         * pidfd says whether the anchor we checked is still there. */
+        if (syscall(SYS_pidfd_send_signal, s->pidfd, 0, NULL, 0) < 0)
+                return negative_errno();
+        return setns(fd, CLONE_NEWPID) < 0 ? negative_errno() : 0;
+}
+
+int sandbox_take_disk_fd(const Sandbox *s) {
+        int fd = (int) syscall(SYS_pidfd_getfd, s->pidfd, SANDBOX_ANCHOR_DISK_FD, 0);
+
+        return fd < 0 ? negative_errno() : fd;
 }
 
 void sandbox_close(Sandbox *s) {

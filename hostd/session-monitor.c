@@ -388,11 +388,12 @@ static int join_job(Monitor *m, json_object *msg) {
         if (session_get_int(msg, "anchor", 2, INT32_MAX, &anchor) < 0)
                 return log_error_errno(EBADMSG, "No sandbox for job %s in the main process's answer", m->job);
         /* Checked again here: a pid is only a number until pinned by a pidfd. */
-        r = sandbox_adopt((pid_t) anchor, m->uid, &m->sandbox);
+        r = sandbox_adopt((pid_t) anchor, 0, m->uid, &m->sandbox);
         if (r < 0)
                 return log_job_full_errno(LOG_ERR, r, m->job, NULL, "Cannot find the job's sandbox: %m");
-        if (setns(m->sandbox.pidfd, CLONE_NEWPID) < 0)
-                return log_job_full_errno(LOG_ERR, errno, m->job, NULL, "Cannot join the job's pid namespace: %m");
+        r = sandbox_join_pid_namespace(&m->sandbox);
+        if (r < 0)
+                return log_job_full_errno(LOG_ERR, r, m->job, NULL, "Cannot join the job's pid namespace: %m");
         snprintf(m->cgroup, sizeof(m->cgroup), "%s", strempty(cg));
         m->job_env = strv_from_json(msg, "env", 32);
         /* An authenticated job session outlives a restart of hostd. */

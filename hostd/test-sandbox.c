@@ -135,7 +135,7 @@ static void run_inside(const Sandbox *sb, bool disk) {
 
                 close(p[0]);
                 /* As the monitor does: children go to the job's pid namespace. */
-                if (setns(sb->pidfd, CLONE_NEWPID) < 0)
+                if (sandbox_join_pid_namespace(sb) < 0)
                         _exit(2);
                 inner = fork();
                 if (inner == 0) {
@@ -160,11 +160,13 @@ static void run_inside(const Sandbox *sb, bool disk) {
         CHECK(n > 0);
 }
 
-/* Killing the job's PID 1 ends its pid namespace, anchor included. */
+/* Killing the job's PID 1 ends its pid namespace; the anchor is outside
+ * it, in ours, and goes on its own. */
 static void kill_job(Sandbox *sb) {
         struct pollfd pf = { .fd = sb->pidfd, .events = POLLIN };
 
         CHECK(kill(sb->init, SIGKILL) == 0);
+        CHECK(kill(sb->anchor, SIGKILL) == 0);
         CHECK(poll(&pf, 1, 5000) == 1);
         sandbox_close(sb);
 }
@@ -269,6 +271,33 @@ int main(void) {
                 run_inside(&sb, true);
                 snprintf(path, sizeof(path), "/proc/%d/root%s/made-inside", (int) sb.anchor, home);
                 CHECK_MSG(stat(path, &st) == 0 && st.st_uid == BASE, "file on the disk owned by the job's range");
+                /* As after a restart: the anchor, found by its pid, hands
+                 * back the disk's root, and the check knows it. */
+                {
+                        Sandbox again;
+                        struct stat a, b;
+                        int fd;
+
+                        CHECK(sandbox_adopt(sb.anchor, sb.init, BASE, &again) == 0);
+                        CHECK_MSG(again.init == sb.init, "adoption keeps the job's init");
+                        fd = sandbox_take_disk_fd(&again);
+                        CHECK_MSG(fd >= 0 && fstat(fd, &a) == 0 && fstat(sb.disk_fd, &b) == 0 && a.st_dev == b.st_dev &&
+                                  a.st_ino == b.st_ino, "the anchor hands back the disk's root");
+                        CHECK(job_disk_check_root(fd, job_fd, "disk.img") == 0);
+                        /* Anything else is refused: the job dir, the disk's home. */
+                        CHECK(job_disk_check_root(job_fd, job_fd, "disk.img") == -EXDEV);
+                        {
+                                _cleanup_close_ int h = openat(fd, "home", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+                                CHECK(h >= 0 && job_disk_check_root(h, job_fd, "disk.img") == -EXDEV);
+                        }
+                        safe_close(fd);
+                        sandbox_close(&again);
+                        CHECK_MSG(sandbox_adopt(sb.anchor, getpid(), BASE, &again) == 0 && again.init == 0,
+                                  "a wrong init is not kept");
+                        sandbox_close(&again);
+                        CHECK_MSG(sandbox_adopt(sb.anchor, sb.init, BASE + 65536, &again) == -ESRCH,
+                                  "another range's anchor is refused");
+                }
                 kill_job(&sb);
                 /* The namespaces are gone: so is the mount, and the image can go
                  * (the kernel lets go of the mount asynchronously). */
