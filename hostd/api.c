@@ -438,10 +438,20 @@ static void verb_allocate(Daemon *d, const Args *a, ApiReplyFn reply, void *user
                 if (r >= 0)
                         r = store_save_job(d->store, j);
                 if (r < 0) {
+                        _cleanup_free_ char *why = NULL;
+
+                        /* The usual cause on a new host, checked at start but
+                         * changeable since (chmod of a parent): say which. */
+                        (void) daemon_check_job_access(d, j->uid_base, &why);
                         /* Never hand out a job that is not confined: take it back. */
                         (void) daemon_release_job(d, j, JOB_END_RELEASE, NULL, NULL);
-                        reply(userdata, api_error_answer(API_ERROR_INTERNAL,
-                                                         "cannot create the job's sandbox: %s; see hostd's log", strerror(-r)));
+                        if (why)
+                                reply(userdata, api_error_answer(API_ERROR_INTERNAL, "cannot create the job's sandbox: %s",
+                                                                 why));
+                        else
+                                reply(userdata, api_error_answer(API_ERROR_INTERNAL,
+                                                                 "cannot create the job's sandbox: %s; see hostd's log",
+                                                                 strerror(-r)));
                         return;
                 }
                 log_job(LOG_INFO, j->id, j->owner, "Allocated job for %s, platform %s, lease %llus", j->owner,

@@ -443,6 +443,45 @@ static int reconcile(Daemon *d) {
         return 0;
 }
 
+int daemon_check_job_access(Daemon *d, uint32_t uid, char **ret_message) {
+        _cleanup_free_ char *dir = NULL, *msg = NULL;
+        mode_t mode = 0;
+        int r;
+
+        r = store_check_traversable(d->store, (uid_t) uid, (gid_t) uid, &dir, &mode);
+        if (r == -EACCES || r == -EPERM || r == -ENOENT || r == -ENOTDIR || r == -ELOOP) {
+                if (asprintf(&msg, "jobs cannot reach the state directory %s: %s (mode %04o) may not be searched "
+                             "by the jobs' uids (%s, checked as uid %u); fix with: chmod o+x %s, or choose another "
+                             "--state-dir ([State] Directory=) whose every parent directory is searchable by others",
+                             d->store->path, dir, (unsigned) mode, strerror(-r), (unsigned) uid, dir) < 0)
+                        return -ENOMEM;
+                log_error("%s", msg);
+                if (ret_message)
+                        *ret_message = TAKE_PTR(msg);
+                return r;
+        }
+        if (r < 0)
+                log_warning_errno(r, "Cannot check whether jobs can reach the state directory %s: %m", d->store->path);
+        return 0;
+}
+
+/* A uid range no job holds, to check as a job would without sharing a uid
+ * with a running one (which could signal the checker). */
+static uint32_t unused_uid_base(Daemon *d) {
+        const Policy *p = d->policy;
+
+        for (uint32_t i = p->uid_pool_ranges; i > 0; i--) {
+                uint32_t base = p->uid_pool_start + (i - 1) * 65536u;
+                bool used = false;
+
+                for (size_t k = 0; k < d->registry->n_jobs && !used; k++)
+                        used = d->registry->jobs[k]->uid_base == base;
+                if (!used)
+                        return base;
+        }
+        return p->uid_pool_start;
+}
+
 /* Host keys, controller keys, the empty chroot of the unprivileged SSH
  * processes, and the listener. */
 static int setup_ssh(Daemon *d) {
@@ -531,6 +570,14 @@ int daemon_new(const char *policy_path, PolicyOverride *overrides, size_t n_over
         r = registry_new(d->store, d->policy, now(CLOCK_REALTIME), &d->registry);
         if (r < 0)
                 return r;
+        /* Refused at start rather than as an "internal" error at every
+         * allocate.  [State] Directory= only changes at a restart, so a
+         * reload need not check again. */
+        r = daemon_check_job_access(d, unused_uid_base(d), NULL);
+        if (r < 0) {
+                log_error("Refusing to start: no job could be created");
+                return -ENOTRECOVERABLE;
+        }
 
         /* The jobs' init processes outlive their setup child; as a subreaper
          * we inherit them and reap them (job-sandbox.c), instead of relying

@@ -52,7 +52,8 @@ typedef struct Daemon {
         const char *binfmt_dir;
 } Daemon;
 
-/* -ENOTRECOVERABLE: the policy is invalid (logged with file and line);
+/* -ENOTRECOVERABLE: the policy is invalid (logged with file and line), or
+ * jobs could not reach the state dir (logged with the directory and the fix);
  * main exits with EXIT_CONFIG so that systemd does not restart in a loop. */
 #define EXIT_CONFIG 78   /* sysexits.h EX_CONFIG */
 int daemon_new(const char *policy_path, PolicyOverride *overrides, size_t n_overrides, Daemon **ret);
@@ -76,6 +77,12 @@ void daemon_update_deadline(Daemon *d);
 
 /* "slots 1/4 used" etc. to systemd's STATUS=. */
 void daemon_notify_status(Daemon *d);
+
+/* Whether a job with host uid (and gid) uid may search every directory down
+ * to STATE/jobs.  0 if so or if it cannot be told (logged); -EACCES etc.
+ * with *ret_message (if not NULL) naming the directory, its mode and the fix,
+ * which is also logged. */
+int daemon_check_job_access(Daemon *d, uint32_t uid, char **ret_message);
 
 /* The address and port put in allocate answers. */
 const char *daemon_advertised_host(Daemon *d);

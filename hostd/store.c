@@ -2,8 +2,13 @@
 #include "store.h"
 
 #include <fcntl.h>
+#include <grp.h>
+#include <limits.h>
+#include <stdlib.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "fileio.h"
 #include "log.h"
@@ -82,6 +87,99 @@ int store_open(const char *path, Store **ret) {
 
         *ret = TAKE_PTR(s);
         return 0;
+}
+
+/* The index-th ancestor-or-self of an absolute, canonical path into buf
+ * (PATH_MAX): "/", "/a", "/a/b", ..., path.  False past the end. */
+static bool path_prefix(const char *path, size_t index, char *buf) {
+        size_t k = 0;
+
+        for (size_t i = 0;; k++) {
+                if (path[k] != '/' && path[k] != 0)
+                        continue;
+                if (i++ == index)
+                        break;
+                if (path[k] == 0)
+                        return false;
+        }
+        if (k == 0)
+                strcpy(buf, "/");
+        else {
+                memcpy(buf, path, k);
+                buf[k] = 0;
+        }
+        return true;
+}
+
+/* The job's init is root of the job's user namespace only: host
+ * directories owned by root are "other" to it, so it needs search
+ * permission on every one from / down to jobs/ID, or mounting its root
+ * fails with EACCES.  Checked by asking the kernel itself, as such a uid,
+ * in a child: access() honours ACLs, which a mode check would not. */
+int store_check_traversable(const Store *s, uid_t uid, gid_t gid, char **ret_dir, mode_t *ret_mode) {
+        _cleanup_free_ char *real = NULL, *jobs = NULL;
+        _cleanup_close_ int rfd = -1, wfd = -1;
+        struct { int32_t index, error; } result = { -1, 0 };
+        char p[PATH_MAX];
+        int pfd[2], status, r;
+        ssize_t l;
+        pid_t pid;
+
+        real = realpath(s->path, NULL);
+        if (!real)
+                return negative_errno();
+        if (asprintf(&jobs, "%s/jobs", streq(real, "/") ? "" : real) < 0) {
+                jobs = NULL;
+                return -ENOMEM;
+        }
+        if (strlen(jobs) >= PATH_MAX)
+                return -ENAMETOOLONG;
+
+        if (pipe2(pfd, O_CLOEXEC) < 0)
+                return negative_errno();
+        rfd = pfd[0];
+        wfd = pfd[1];
+
+        pid = fork();
+        if (pid < 0)
+                return negative_errno();
+        if (pid == 0) {
+                rfd = safe_close(rfd);
+                if (setgroups(0, NULL) < 0 || setresgid(gid, gid, gid) < 0 || setresuid(uid, uid, uid) < 0)
+                        _exit(EXIT_FAILURE);
+                for (size_t i = 0; path_prefix(jobs, i, p); i++)
+                        if (access(p, X_OK) < 0) {
+                                result = (typeof(result)) { (int32_t) i, errno };
+                                break;
+                        }
+                _exit(write(wfd, &result, sizeof(result)) == sizeof(result) ? EXIT_SUCCESS : EXIT_FAILURE);
+        }
+        wfd = safe_close(wfd);
+        l = read(rfd, &result, sizeof(result));
+        r = l < 0 ? negative_errno() : 0;
+        if (waitpid(pid, &status, 0) < 0)
+                return negative_errno();
+        if (r < 0)
+                return r;
+        /* The child could not become uid:gid, or died. */
+        if (l != sizeof(result) || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
+                return -EPROTO;
+        if (result.index < 0)
+                return 0;
+        if (result.error <= 0 || !path_prefix(jobs, (size_t) result.index, p))
+                return -EPROTO;
+
+        if (ret_mode) {
+                struct stat st;
+
+                *ret_mode = stat(p, &st) >= 0 ? st.st_mode & 07777 : 0;
+        }
+        if (ret_dir) {
+                *ret_dir = strdup(p);
+                if (!*ret_dir)
+                        return -ENOMEM;
+        }
+        return -result.error;
 }
 
 static int save_json(int dir_fd, const char *name, json_object *o) {

@@ -56,5 +56,11 @@ void host_state_done(HostState *h);
  * jobs/ID/home (the job's uid, 0700). */
 int store_make_job_dir(Store *s, const char *id, uid_t uid);
 bool store_job_dir_exists(Store *s, const char *id);
+/* Whether uid:gid (a job's uid, no supplementary groups) may search every
+ * directory from / down to STATE/jobs, as a job's init must to mount its
+ * root there.  0 if so; otherwise the error access() gave (-EACCES) with
+ * *ret_dir (if not NULL) the first directory it may not search and
+ * *ret_mode its mode.  -EPROTO if the check itself could not run. */
+int store_check_traversable(const Store *s, uid_t uid, gid_t gid, char **ret_dir, mode_t *ret_mode);
 /* Names of job directories with no record: orphans to reclaim. */
 int store_list_job_dirs(Store *s, char ***ret);

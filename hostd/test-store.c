@@ -149,6 +149,32 @@ int main(void) {
         CHECK(store_open(dir, &s) == -EPERM);
         chmod(dir, 0755);
 
+        /* Every directory down to jobs/ must be searchable by a job's uid:
+         * the first one that is not is named. */
+        if (geteuid() == 0) {
+                char sub[sizeof(dir) + 16], *bad = NULL;
+                mode_t mode = 0;
+
+                snprintf(sub, sizeof(sub), "%s/p/state", dir);
+                CHECK(mkdir_parents_safe(sub, 0755) == 0);
+                CHECK(store_open(sub, &s) == 0);
+                CHECK(store_check_traversable(s, 65534, 65534, &bad, &mode) == 0);
+                CHECK(!bad);
+                chmod(dir, 0700);
+                CHECK(store_check_traversable(s, 65534, 65534, &bad, &mode) == -EACCES);
+                CHECK(streq_ptr(bad, dir));
+                CHECK(mode == 0700);
+                free(bad);
+                bad = NULL;
+                chmod(dir, 0711);
+                CHECK(fchmod(s->jobs_fd, 0700) == 0);
+                CHECK(store_check_traversable(s, 65534, 65534, &bad, &mode) == -EACCES);
+                CHECK_STR_CONTAINS(bad, "/p/state/jobs");
+                free(bad);
+                s = store_close(s);
+                chmod(dir, 0755);
+        }
+
         CHECK(rm_rf_path(dir) == 0);
         return test_summary("test-store");
 }
