@@ -316,6 +316,14 @@ static json_object *build_capacity(Daemon *d) {
         health_add_problems(d->health, problems);
         json_add_string(health, "status", json_object_array_length(problems) > 0 ? "degraded" : "ok");
         json_object_object_add(health, "problems", problems);
+        {
+                HealthStats hs;
+
+                /* Below [Health] ProbeFailures this is no problem yet, but an
+                 * operator watching a flaky podman wants to see it coming. */
+                health_stats(d->health, &hs);
+                json_add_int(health, "podman_probe_failures", (int64_t) hs.probe_failures_in_row);
+        }
         json_object_object_add(o, "health", health);
         return o;
 }

@@ -2,6 +2,7 @@
 #include "health.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
@@ -35,8 +36,9 @@ struct Health {
          * database refuses a store reused with another runroot (a restart). */
         char runroot[64];
         bool probe_timed_out;
-        bool disk_low, probe_failed;
+        bool disk_low, probe_failed;   /* probe_failed: ProbeFailures reached */
         char disk_problem[256], probe_problem[512];
+        uint32_t probe_failures_in_row;   /* since the last success */
         uint64_t probe_failures_total, drains_total;
 };
 
@@ -122,6 +124,8 @@ static void last_line(int fd, char *buf, size_t size) {
                         *c = ' ';
 }
 
+static void check_probe_failures(Health *h);
+
 static void probe_finished(Health *h, const siginfo_t *si) {
         char how[64], line[300];
 
@@ -143,12 +147,32 @@ static void probe_finished(Health *h, const siginfo_t *si) {
                 else
                         log_debug("Health: podman probe ok (%s)", line);
                 h->probe_failed = false;
+                h->probe_failures_in_row = 0;
                 return;
         }
         h->probe_failures_total++;
+        /* Saturates: the policy bounds ProbeFailures at 100. */
+        if (h->probe_failures_in_row < UINT32_MAX)
+                h->probe_failures_in_row++;
         snprintf(h->probe_problem, sizeof(h->probe_problem), "podman probe failed (%s)%s%s", how, line[0] ? ": " : "", line);
+        check_probe_failures(h);
+}
+
+/* One slow or failed probe on a busy host is not a broken podman: only
+ * ProbeFailures in a row drain the host. */
+static void check_probe_failures(Health *h) {
+        uint32_t limit = h->daemon->policy->health_probe_failures;
+
+        if (h->probe_failures_in_row == 0)
+                return;
+        if (h->probe_failures_in_row < limit) {
+                log_warning("Health: %s; %" PRIu32 " of [Health] ProbeFailures=%" PRIu32 " in a row before this host drains",
+                            h->probe_problem, h->probe_failures_in_row, limit);
+                return;
+        }
         if (!h->probe_failed)
-                log_warning("Health: %s; draining this host until 'hostctl resume'", h->probe_problem);
+                log_warning("Health: %s (%" PRIu32 " in a row); draining this host until 'hostctl resume'",
+                            h->probe_problem, h->probe_failures_in_row);
         h->probe_failed = true;
         drain_for(h, h->probe_problem);
 }
@@ -263,8 +287,15 @@ void health_policy_changed(Health *h) {
 
         check_disk(h);
         rearm(h->disk_timer, p->health_check_interval_sec);
-        if (p->health_probe_interval_sec == 0)
+        if (p->health_probe_interval_sec == 0) {
                 h->probe_failed = false;
+                h->probe_failures_in_row = 0;
+        }
+        /* A changed ProbeFailures applies to the failures counted so far. */
+        if (h->probe_failures_in_row < p->health_probe_failures)
+                h->probe_failed = false;
+        else if (!h->probe_failed)
+                check_probe_failures(h);
         rearm(h->probe_timer, MIN(p->health_probe_interval_sec, (uint64_t) PROBE_FIRST_DELAY_SEC));
 }
 
@@ -324,6 +355,7 @@ void health_stats(const Health *h, HealthStats *ret) {
         *ret = (HealthStats) {
                 .disk_low = h->disk_low,
                 .probe_failed = h->probe_failed,
+                .probe_failures_in_row = h->probe_failures_in_row,
                 .probe_failures_total = h->probe_failures_total,
                 .drains_total = h->drains_total,
         };

@@ -5,9 +5,9 @@
  * start failing on it:
  *   - free disk under the state directory below [Health] MinFreeDisk
  *     (every CheckInterval);
- *   - the podman probe failing (every ProbeInterval): `podman info` on a
- *     scratch store, which needs the OCI runtime, conmon and the storage
- *     driver to work.
+ *   - the podman probe failing ProbeFailures times in a row (one every
+ *     ProbeInterval): `podman info` on a scratch store, which needs the OCI
+ *     runtime, conmon and the storage driver to work.
  * (A failed cleanup drains the host too; that is the registry's.)
  * A drain stops new allocations only.  `hostctl resume` clears it; a
  * problem that is still there drains the host again at its next check.
@@ -30,6 +30,7 @@ void health_add_problems(const Health *h, json_object *problems);
 
 typedef struct HealthStats {
         bool disk_low, probe_failed;
+        uint32_t probe_failures_in_row;   /* consecutive failed probes; 0 after a success */
         uint64_t probe_failures_total, drains_total;
 } HealthStats;
 void health_stats(const Health *h, HealthStats *ret);

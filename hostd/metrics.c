@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "metrics.h"
 
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -88,6 +89,9 @@ int metrics_render(Daemon *d, char **ret) {
                 fprintf(f, "hostd_health_check_failing{check=\"podman\"} %d\n", hs.probe_failed ? 1 : 0);
                 family(f, "hostd_podman_probe_failures_total", "counter", "Podman probes that failed or timed out.");
                 fprintf(f, "hostd_podman_probe_failures_total %llu\n", (unsigned long long) hs.probe_failures_total);
+                family(f, "hostd_podman_probe_failures_in_row", "gauge",
+                       "Podman probes failed in a row; [Health] ProbeFailures of them drain the host.");
+                fprintf(f, "hostd_podman_probe_failures_in_row %" PRIu32 "\n", hs.probe_failures_in_row);
                 family(f, "hostd_health_drains_total", "counter", "Times a failing health check drained the host.");
                 fprintf(f, "hostd_health_drains_total %llu\n", (unsigned long long) hs.drains_total);
         }

@@ -361,6 +361,7 @@ static const PolicyKey keys[] = {
         { "Health", "CheckInterval", KEY_DURATION, FIELD(health_check_interval_sec), .min = 1, .max = HOUR },
         { "Health", "ProbeInterval", KEY_DURATION, FIELD(health_probe_interval_sec), .min = 0, .max = DAY },
         { "Health", "ProbeTimeout", KEY_DURATION, FIELD(health_probe_timeout_sec), .min = 1, .max = 10 * MINUTE },
+        { "Health", "ProbeFailures", KEY_UINT, FIELD(health_probe_failures), .min = 1, .max = 100 },
         { "Health", "Podman", KEY_PATH, FIELD(health_podman), .optional = true },
 };
 

@@ -82,6 +82,7 @@ typedef struct Policy {
         uint64_t health_check_interval_sec;  /* CheckInterval= */
         uint64_t health_probe_interval_sec;  /* ProbeInterval=, 0 = no podman probe */
         uint64_t health_probe_timeout_sec;   /* ProbeTimeout= */
+        uint32_t health_probe_failures;      /* ProbeFailures=, consecutive failed probes that drain the host */
         char *health_podman;                 /* Podman=, NULL = podman from PATH */
 } Policy;
 

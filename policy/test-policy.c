@@ -165,6 +165,7 @@ static void test_default(void) {
               p->max_startups, p->per_source_max_startups);
         CHECK_MSG(p->login_grace_sec == 20, "login grace %llu", (unsigned long long) p->login_grace_sec);
         CHECK_MSG(p->max_auth_tries == 6, "max auth tries %u", p->max_auth_tries);
+        CHECK_MSG(p->health_probe_failures == 3, "probe failures %u", p->health_probe_failures);
         CHECK_MSG(strv_length(p->accept_env) == 0, "accept_env not empty");
         CHECK_STR(p->control_socket, "/run/hostd/control.sock");
         CHECK_MSG(!p->control_group, "control_group set");
@@ -456,6 +457,8 @@ static void test_errors(void) {
         EXPECT_ERROR("[Jobs]\nSlots=-1\n", 2, "[Jobs] Slots=-1: not a whole number");
         EXPECT_ERROR("[Jobs]\nSlots=0\n", 2, "[Jobs] Slots=0: out of range; use a whole number from 1 to 1024");
         EXPECT_ERROR("[Jobs]\nSlots=1025\n", 2, "[Jobs] Slots=1025: out of range; use a whole number from 1 to 1024");
+        EXPECT_ERROR("[Health]\nProbeFailures=0\n", 2, "[Health] ProbeFailures=0: out of range; use a whole number from 1 to 100");
+        EXPECT_ERROR("[Health]\nProbeFailures=101\n", 2, "[Health] ProbeFailures=101: out of range; use a whole number from 1 to 100");
         EXPECT_ERROR("[Jobs]\nSlots=99999999999999999999999\n", 2, "out of range; use a whole number from 1 to 1024");
         EXPECT_ERROR("[Jobs]\nSlots=\n", 2, "[Jobs] Slots=: not a whole number");
         EXPECT_ERROR("[Jobs]\nMaxMemory=4X\n", 2, "[Jobs] MaxMemory=4X: not a size; use a size from 64M to 16T, in bytes or with a K, M, G or T suffix (e.g. 4G)");
