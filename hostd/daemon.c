@@ -293,6 +293,8 @@ int daemon_reload(Daemon *d, char **ret_error) {
         (void) job_sandbox_apply_totals(&d->enforcement, &p->job_total);
         if (d->health)
                 health_policy_changed(d->health);
+        if (d->listener)
+                listener_policy_changed(d->listener);
         d->reloads_total++;
         log_info("Policy reloaded from %zu source(s)", strv_length(p->sources));
         (void) sd_notify(false, "READY=1");

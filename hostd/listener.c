@@ -14,6 +14,7 @@
 #include "log.h"
 #include "macros.h"
 #include "session-proto.h"
+#include "source-bucket.h"
 #include "sshkeys.h"
 
 #define LISTEN_FDS_MAX 8
@@ -23,6 +24,12 @@
 #define PENALTY_WINDOW_USEC (60 * USEC_PER_SEC)
 #define PENALTY_TIME_USEC (60 * USEC_PER_SEC)
 #define PENALTY_SOURCES_MAX 1024
+/* With ControllerSources= empty, the addresses the controller logged in
+ * from lately may use the reserved ControllerStartups slots.  Addresses,
+ * not buckets: a bucket holds the controller's neighbours too, and they
+ * could take the reserved slots by staying silent in them. */
+#define CONTROLLER_ADDRESSES_MAX 64
+#define CONTROLLER_ADDRESS_TTL_USEC (24 * 3600 * USEC_PER_SEC)
 
 typedef struct Session Session;
 
@@ -34,19 +41,27 @@ struct Session {
         int fd;
         sd_event_source *io_source, *child_source;
         char source[INET6_ADDRSTRLEN];
+        char bucket[SOURCE_BUCKET_MAX]; /* what the per-source caps and penalties count */
         char connection[160];   /* SSH_CONNECTION: "SRC SPORT DST DPORT" */
         bool exempt;            /* from ControllerSources: not counted against caps */
+        bool reserved;          /* in a ControllerStartups slot: the controller user only */
         bool authenticated;
         bool controller;
+        bool limit_logged;      /* MaxSessionsPerJob refusal logged (a client probes, then signs) */
         char job[JOB_ID_LEN + 1];
 };
 
 typedef struct Penalty {
-        char source[INET6_ADDRSTRLEN];
+        char source[SOURCE_BUCKET_MAX];         /* a bucket */
         unsigned failures;
         usec_t window_start;
         usec_t until;
 } Penalty;
+
+typedef struct ControllerAddress {
+        char address[INET6_ADDRSTRLEN];
+        usec_t last;
+} ControllerAddress;
 
 struct Listener {
         Daemon *daemon;
@@ -58,15 +73,36 @@ struct Listener {
         uint64_t next_serial;
         Penalty *penalties;
         size_t n_penalties;
+        LocalAddresses local;
+        ControllerAddress controller_addresses[CONTROLLER_ADDRESSES_MAX];
+        size_t n_controller_addresses;
         ListenerStats stats;
         void (*drained)(void *userdata); /* set while stopping */
         void *drained_userdata;
 };
 
-static unsigned count_unauth(const Listener *l, const char *source) {
+/* Unauthenticated connections in the shared pool (MaxStartups), of one
+ * bucket or (NULL) of all. */
+static unsigned count_unauth(const Listener *l, const char *bucket) {
         unsigned n = 0;
         for (const Session *s = l->sessions; s; s = s->next)
-                if (!s->authenticated && !s->exempt && (!source || streq(s->source, source)))
+                if (!s->authenticated && !s->exempt && !s->reserved && (!bucket || streq(s->bucket, bucket)))
+                        n++;
+        return n;
+}
+
+static unsigned count_reserved(const Listener *l) {
+        unsigned n = 0;
+        for (const Session *s = l->sessions; s; s = s->next)
+                if (!s->authenticated && s->reserved)
+                        n++;
+        return n;
+}
+
+static unsigned count_job_sessions(const Listener *l, const char *job) {
+        unsigned n = 0;
+        for (const Session *s = l->sessions; s; s = s->next)
+                if (s->authenticated && streq(s->job, job))
                         n++;
         return n;
 }
@@ -93,52 +129,72 @@ void listener_stats(const Listener *l, ListenerStats *ret) {
         ret->sessions = 0;
         for (const Session *s = l->sessions; s; s = s->next)
                 ret->sessions++;
-        ret->unauthenticated = count_unauth(l, NULL);
+        ret->unauthenticated = count_unauth(l, NULL) + count_reserved(l);
 }
 
 /* ---- addresses ----------------------------------------------------------- */
 
-static int parse_addr(const char *s, int *ret_family, unsigned char ret[16]) {
-        if (inet_pton(AF_INET, s, ret) == 1) {
-                *ret_family = AF_INET;
-                return 0;
-        }
-        if (inet_pton(AF_INET6, s, ret) == 1) {
-                *ret_family = AF_INET6;
-                return 0;
-        }
-        return -EINVAL;
-}
-
-static bool cidr_match(const char *source, const char *cidr) {
-        unsigned char a[16], b[16];
-        char net[INET6_ADDRSTRLEN + 8];
-        int fa, fb;
-        unsigned prefix;
-        const char *slash = strchr(cidr, '/');
-
-        if (!slash || (size_t) (slash - cidr) >= sizeof(net))
-                return false;
-        memcpy(net, cidr, (size_t) (slash - cidr));
-        net[slash - cidr] = 0;
-        if (parse_addr(source, &fa, a) < 0 || parse_addr(net, &fb, b) < 0 || fa != fb)
-                return false;
-        prefix = (unsigned) atoi(slash + 1);
-        if (prefix > (fa == AF_INET ? 32u : 128u))
-                return false;
-        for (unsigned i = 0; i < prefix; i++) {
-                unsigned char m = (unsigned char) (0x80 >> (i % 8));
-                if ((a[i / 8] & m) != (b[i / 8] & m))
-                        return false;
-        }
-        return true;
-}
-
 static bool is_controller_source(const Policy *p, const char *source) {
         STRV_FOREACH(c, p->controller_sources)
-                if (cidr_match(source, *c))
+                if (source_in_cidr(source, *c))
                         return true;
         return false;
+}
+
+static void source_bucket_of(Listener *l, const char *source, char ret[static SOURCE_BUCKET_MAX]) {
+        const Policy *p = l->daemon->policy;
+        SourceBucketConfig c = {
+                .prefix_ipv4 = p->source_prefix_ipv4,
+                .prefix_ipv6 = p->source_prefix_ipv6,
+                .local_as_one = p->local_sources_as_one,
+                .local = &l->local,
+        };
+
+        /* Not an address (cannot happen on a TCP socket): one bucket of its own. */
+        if (source_bucket(source, &c, ret) < 0)
+                snprintf(ret, SOURCE_BUCKET_MAX, "unknown");
+}
+
+static ControllerAddress *controller_address_find(Listener *l, const char *source) {
+        usec_t t = now(CLOCK_MONOTONIC);
+
+        for (size_t i = 0; i < l->n_controller_addresses; i++) {
+                ControllerAddress *c = &l->controller_addresses[i];
+                if (streq(c->address, source) && t - c->last < CONTROLLER_ADDRESS_TTL_USEC)
+                        return c;
+        }
+        return NULL;
+}
+
+static void controller_address_remember(Listener *l, const char *source) {
+        ControllerAddress *c = NULL;
+
+        for (size_t i = 0; i < l->n_controller_addresses && !c; i++)
+                if (streq(l->controller_addresses[i].address, source))
+                        c = &l->controller_addresses[i];
+        if (!c) {
+                /* Bounded: reuse the slot of an expired or the oldest entry. */
+                if (l->n_controller_addresses < CONTROLLER_ADDRESSES_MAX)
+                        c = &l->controller_addresses[l->n_controller_addresses++];
+                else {
+                        c = &l->controller_addresses[0];
+                        for (size_t i = 1; i < l->n_controller_addresses; i++)
+                                if (l->controller_addresses[i].last < c->last)
+                                        c = &l->controller_addresses[i];
+                }
+                snprintf(c->address, sizeof(c->address), "%s", source);
+        }
+        c->last = now(CLOCK_MONOTONIC);
+}
+
+/* May this source use the reserved ControllerStartups slots?  With
+ * ControllerSources= set, those are exempt from every cap already. */
+static bool is_recent_controller_address(Listener *l, const char *source) {
+        const Policy *p = l->daemon->policy;
+
+        if (p->controller_sources && p->controller_sources[0])
+                return false;
+        return controller_address_find(l, source);
 }
 
 static Penalty *penalty_find(Listener *l, const char *source, bool create) {
@@ -229,6 +285,7 @@ static int send_or_kill(Session *s, json_object *o) {
 
 typedef struct AuthResult {
         bool ok;
+        bool limit;             /* refused by MaxSessionsPerJob, not for the key */
         bool controller;
         const Job *job;
         const char *reason;
@@ -274,6 +331,7 @@ static AuthResult auth_check(Listener *l, Session *s, const char *user, const ch
 static void handle_auth(Session *s, json_object *m) {
         Listener *l = s->listener;
         const char *user = session_get_string(m, "user", 64), *key = session_get_string(m, "key", 16384);
+        char message[256] = "";
         json_object *reply;
         AuthResult a;
         bool final;
@@ -282,7 +340,32 @@ static void handle_auth(Session *s, json_object *m) {
                 session_kill(s, "malformed auth message");
                 return;
         }
+        if (s->reserved && !streq(user, l->daemon->policy->controller_user)) {
+                /* Admitted only because it came from the controller's address. */
+                l->stats.auth_failures_total++;
+                penalty_record_failure(l, s->bucket);
+                session_kill(s, "it was admitted to a reserved controller slot (ControllerStartups) but logs in as another user");
+                return;
+        }
         a = auth_check(l, s, user, key);
+        if (a.ok && a.job) {
+                unsigned n = count_job_sessions(l, a.job->id), max = l->daemon->policy->max_sessions_per_job;
+
+                /* Refused before the client signs, and not a penalty: the key
+                 * is right, the job only has to close a connection. */
+                if (n >= max) {
+                        snprintf(message, sizeof(message),
+                                 "hostd: job %s already has %u SSH connections open, its limit (MaxSessionsPerJob=%u); "
+                                 "close one and retry.\r\n", a.job->id, n, max);
+                        if (!s->limit_logged)
+                                log_job(LOG_NOTICE, a.job->id, a.job->owner,
+                                        "Refused an SSH connection from %s: the job has %u SSH connections open (MaxSessionsPerJob=%u)",
+                                        s->source, n, max);
+                        s->limit_logged = true;
+                        l->stats.rejected_per_job_total++;
+                        a = (AuthResult) { .limit = true };
+                }
+        }
         reply = json_object_new_object();
         json_add_string(reply, "type", "auth-reply");
         json_object_object_add(reply, "ok", json_object_new_boolean(a.ok));
@@ -305,13 +388,15 @@ static void handle_auth(Session *s, json_object *m) {
                         }
                 }
         }
-        if (!a.ok) {
+        if (message[0])
+                json_add_string(reply, "message", message);
+        if (!a.ok && !a.limit) {
                 /* A refused probe counts as much as a refused signature: a
                  * client trying keys is what MaxAuthTries and penalties are for. */
                 l->stats.auth_failures_total++;
-                penalty_record_failure(l, s->source);
+                penalty_record_failure(l, s->bucket);
                 log_notice("Refused SSH key for '%s' from %s: %s", user, s->source, a.reason);
-        } else if (final) {
+        } else if (a.ok && final) {
                 s->authenticated = true;
                 s->controller = a.controller;
                 if (a.job)
@@ -319,8 +404,11 @@ static void handle_auth(Session *s, json_object *m) {
                 l->stats.auth_successes_total++;
                 if (a.job)
                         log_job(LOG_INFO, a.job->id, a.job->owner, "SSH session authenticated from %s", s->source);
-                else
-                        log_info("Controller authenticated from %s", s->source);
+                else {
+                        log_info("Controller authenticated from %s%s", s->source,
+                                 s->reserved ? " (in a reserved ControllerStartups slot)" : "");
+                        controller_address_remember(l, s->source);
+                }
         }
         /* A granted probe decides nothing: only the signed request does. */
         send_or_kill(s, reply);
@@ -460,7 +548,7 @@ static void format_endpoint(const struct sockaddr_storage *sa, char *buf, size_t
         snprintf(buf, size, "%s %u", a, port);
 }
 
-static int spawn_monitor(Listener *l, int cfd, const char *source, bool exempt) {
+static int spawn_monitor(Listener *l, int cfd, const char *source, const char *bucket, bool exempt, bool reserved) {
         Session *s;
         int sp[2], r;
         pid_t pid;
@@ -509,7 +597,9 @@ static int spawn_monitor(Listener *l, int cfd, const char *source, bool exempt) 
         s->pid = pid;
         s->fd = sp[0];
         s->exempt = exempt;
+        s->reserved = reserved;
         snprintf(s->source, sizeof(s->source), "%s", source);
+        snprintf(s->bucket, sizeof(s->bucket), "%s", bucket);
         {
                 struct sockaddr_storage peer = {}, local = {};
                 socklen_t pl = sizeof(peer), ll = sizeof(local);
@@ -547,8 +637,8 @@ static int on_accept(sd_event_source *src, int fd, uint32_t revents, void *userd
         const Policy *p = l->daemon->policy;
         struct sockaddr_storage sa;
         socklen_t salen = sizeof(sa);
-        char source[INET6_ADDRSTRLEN] = "unknown";
-        bool exempt;
+        char source[INET6_ADDRSTRLEN] = "unknown", bucket[SOURCE_BUCKET_MAX];
+        bool exempt, reserved = false;
         int cfd, r;
 
         cfd = accept4(fd, (struct sockaddr *) &sa, &salen, SOCK_CLOEXEC);
@@ -569,24 +659,33 @@ static int on_accept(sd_event_source *src, int fd, uint32_t revents, void *userd
         }
         l->stats.accepted_total++;
 
+        source_bucket_of(l, source, bucket);
         exempt = is_controller_source(p, source);
         if (!exempt) {
-                if (penalty_active(l, source)) {
-                        l->stats.rejected_penalty_total++;
-                        close(cfd);
-                        return 0;
-                }
-                if (count_unauth(l, NULL) >= p->max_startups) {
-                        l->stats.rejected_startups_total++;
+                uint64_t *counter = NULL;
+
+                if (penalty_active(l, bucket)) {
+                        counter = &l->stats.rejected_penalty_total;
+                        log_debug("Refusing connection from %s: source %s is penalized", source, bucket);
+                } else if (count_unauth(l, NULL) >= p->max_startups) {
+                        counter = &l->stats.rejected_startups_total;
                         log_debug("Refusing connection from %s: %u unauthenticated connections (MaxStartups)", source,
                                   p->max_startups);
-                        close(cfd);
-                        return 0;
+                } else if (count_unauth(l, bucket) >= p->per_source_max_startups) {
+                        counter = &l->stats.rejected_per_source_total;
+                        log_debug("Refusing connection from %s: PerSourceMaxStartups=%u reached for source %s", source,
+                                  p->per_source_max_startups, bucket);
                 }
-                if (count_unauth(l, source) >= p->per_source_max_startups) {
-                        l->stats.rejected_per_source_total++;
-                        log_debug("Refusing connection from %s: PerSourceMaxStartups=%u reached", source,
-                                  p->per_source_max_startups);
+                /* Whoever fills the pool or the controller's own source (which
+                 * it may share: loopback is one source), the controller keeps
+                 * a way in. */
+                if (counter && is_recent_controller_address(l, source) && count_reserved(l) < p->controller_startups) {
+                        log_info("Admitting a connection from %s to a reserved controller slot (ControllerStartups=%u)",
+                                 source, p->controller_startups);
+                        l->stats.admitted_reserved_total++;
+                        reserved = true;
+                } else if (counter) {
+                        (*counter)++;
                         close(cfd);
                         return 0;
                 }
@@ -595,7 +694,7 @@ static int on_accept(sd_event_source *src, int fd, uint32_t revents, void *userd
          * it the small exit-status/EOF/close packets wait ~40 ms for the
          * client's delayed ACK on every command. */
         (void) setsockopt(cfd, IPPROTO_TCP, TCP_NODELAY, &(int) { 1 }, sizeof(int));
-        r = spawn_monitor(l, cfd, source, exempt);
+        r = spawn_monitor(l, cfd, source, bucket, exempt, reserved);
         close(cfd);
         if (r < 0)
                 log_warning_errno(r, "Cannot start a session for %s: %m", source);
@@ -645,6 +744,11 @@ int listener_new(Daemon *d, Listener **ret) {
         if (!l)
                 return -ENOMEM;
         l->daemon = d;
+        /* Without the list, only loopback counts as local: the host's other
+         * addresses are then ordinary sources, which is not fatal. */
+        r = local_addresses_load(&l->local);
+        if (r < 0)
+                log_warning_errno(r, "Cannot list this host's addresses; only loopback counts as one local source: %m");
 
         /* hostd.socket (socket activation) wins over the policy's address. */
         n = sd_listen_fds(true);
@@ -705,6 +809,12 @@ void listener_drain(Listener *l, void (*done)(void *userdata), void *userdata) {
         l->drained = done;
         l->drained_userdata = userdata;
         check_drained(l);
+}
+
+void listener_policy_changed(Listener *l) {
+        int r = local_addresses_load(&l->local);
+        if (r < 0)
+                log_warning_errno(r, "Cannot list this host's addresses, keeping the previous list: %m");
 }
 
 void listener_terminate_job(Listener *l, const char *job) {

@@ -2,11 +2,12 @@
 #pragma once
 
 /* The SSH listener in the main process.  It accepts connections, applies
- * the startup caps (MaxStartups, PerSourceMaxStartups, with ControllerSources
- * exempt) and hands each connection to a fresh session monitor process
- * (hostd re-executed, see session-monitor.c).  It answers the monitors'
- * questions (is key K valid for user U? run this API command) but never
- * parses SSH itself. */
+ * the startup caps (MaxStartups, PerSourceMaxStartups per source bucket,
+ * ControllerStartups reserved for the controller, ControllerSources
+ * exempt) and MaxSessionsPerJob, and hands each connection to a fresh
+ * session monitor process (hostd re-executed, see session-monitor.c).  It
+ * answers the monitors' questions (is key K valid for user U? run this API
+ * command) but never parses SSH itself. */
 
 #include "daemon.h"
 
@@ -27,6 +28,10 @@ uint16_t listener_port(const Listener *l);
 void listener_drain(Listener *l, void (*done)(void *userdata), void *userdata);
 unsigned listener_sessions_needing_main(const Listener *l);
 
+/* The policy was reloaded: re-reads the host's addresses (one source with
+ * loopback, see source-bucket.h). */
+void listener_policy_changed(Listener *l);
+
 /* Ends every SSH session of a job (its release started). */
 void listener_terminate_job(Listener *l, const char *job);
 
@@ -35,5 +40,6 @@ typedef struct ListenerStats {
         uint64_t accepted_total;
         uint64_t rejected_startups_total, rejected_per_source_total, rejected_penalty_total;
         uint64_t auth_failures_total, auth_successes_total;
+        uint64_t admitted_reserved_total, rejected_per_job_total;
 } ListenerStats;
 void listener_stats(const Listener *l, ListenerStats *ret);

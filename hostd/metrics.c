@@ -78,6 +78,11 @@ int metrics_render(Daemon *d, char **ret) {
                         (unsigned long long) ls.auth_successes_total);
                 fprintf(f, "hostd_ssh_authentications_total{result=\"failure\"} %llu\n",
                         (unsigned long long) ls.auth_failures_total);
+                fprintf(f, "hostd_ssh_authentications_total{result=\"max-sessions-per-job\"} %llu\n",
+                        (unsigned long long) ls.rejected_per_job_total);
+                family(f, "hostd_ssh_controller_reserved_total", "counter",
+                       "SSH connections admitted to a slot reserved for the controller (ControllerStartups).");
+                fprintf(f, "hostd_ssh_controller_reserved_total %llu\n", (unsigned long long) ls.admitted_reserved_total);
         }
 
         {

@@ -536,6 +536,9 @@ static void handle_main_message(Monitor *m) {
                 json_add_string(o, "type", "auth-reply");
                 json_object_object_add(o, "ok", json_object_new_boolean(ok));
                 json_add_string(o, "kind", ok ? kind : NULL);
+                /* Why a right key was refused (MaxSessionsPerJob), for the client. */
+                if (!ok && session_get_string(msg, "message", 256))
+                        json_add_string(o, "message", session_get_string(msg, "message", 256));
                 if (!ok && ++m->auth_failures > (unsigned) m->max_auth_tries) {
                         log_notice("Too many authentication failures from %s (MaxAuthTries=%lld); disconnecting", m->source,
                                    (long long) m->max_auth_tries);

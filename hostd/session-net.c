@@ -89,6 +89,7 @@ struct Net {
         bool authenticated;
         bool controller;
         bool auth_probe_ok;
+        bool banner_sent;
         int64_t next_id;
         Channel *channels[SESSION_CHANNELS_MAX];
         size_t n_channels;
@@ -631,6 +632,22 @@ static ssh_channel cb_channel_open(ssh_session s, void *userdata) {
 
 /* ---- authentication --------------------------------------------------------- */
 
+/* The stock ssh client shows only "Permission denied" for a refused key; a
+ * refusal that is not about the key (MaxSessionsPerJob) says why in a
+ * userauth banner, which it prints.  Once per connection. */
+static void send_refusal_banner(Net *n, const char *message) {
+        ssh_string b;
+
+        if (!message || n->banner_sent)
+                return;
+        b = ssh_string_from_char(message);
+        if (!b)
+                return;
+        if (ssh_send_issue_banner(n->session, b) == SSH_OK)
+                n->banner_sent = true;
+        ssh_string_free(b);
+}
+
 static int cb_auth_pubkey(ssh_session s, const char *user, struct ssh_key_struct *pubkey, char state, void *userdata) {
         Net *n = userdata;
         _cleanup_free_ char *b64 = NULL, *line = NULL;
@@ -654,6 +671,7 @@ static int cb_auth_pubkey(ssh_session s, const char *user, struct ssh_key_struct
         monitor_send(n, o, NULL, 0);
         reply = monitor_wait(n, "auth-reply", NULL, NULL);
         (void) session_get_bool(reply, "ok", &ok);
+        send_refusal_banner(n, session_get_string(reply, "message", 256));
         if (ok && final) {
                 n->authenticated = true;
                 n->controller = streq_ptr(session_get_string(reply, "kind", 16), "controller");

@@ -322,8 +322,13 @@ static const PolicyKey keys[] = {
         { "SSH", "ControllerKeys", KEY_PATH, FIELD(controller_keys), .optional = true },
         { "SSH", "MaxStartups", KEY_UINT, FIELD(max_startups), .min = 1, .max = 10000 },
         { "SSH", "PerSourceMaxStartups", KEY_UINT, FIELD(per_source_max_startups), .min = 1, .max = 10000 },
+        { "SSH", "ControllerStartups", KEY_UINT, FIELD(controller_startups), .min = 0, .max = 1000 },
+        { "SSH", "SourcePrefixIPv4", KEY_UINT, FIELD(source_prefix_ipv4), .min = 8, .max = 32 },
+        { "SSH", "SourcePrefixIPv6", KEY_UINT, FIELD(source_prefix_ipv6), .min = 16, .max = 128 },
+        { "SSH", "LocalSourcesAsOne", KEY_BOOL, FIELD(local_sources_as_one) },
         { "SSH", "LoginGraceTime", KEY_DURATION, FIELD(login_grace_sec), .min = 1, .max = 10 * MINUTE },
         { "SSH", "MaxAuthTries", KEY_UINT, FIELD(max_auth_tries), .min = 1, .max = 100 },
+        { "SSH", "MaxSessionsPerJob", KEY_UINT, FIELD(max_sessions_per_job), .min = 1, .max = 1024 },
         { "SSH", "AcceptEnv", KEY_ENV_NAMES, FIELD(accept_env) },
 
         { "Control", "Socket", KEY_SOCKET, FIELD(control_socket) },

@@ -47,8 +47,13 @@ typedef struct Policy {
         char *controller_keys;       /* ControllerKeys=, authorized_keys file, NULL = none */
         uint32_t max_startups;       /* MaxStartups= */
         uint32_t per_source_max_startups; /* PerSourceMaxStartups= */
+        uint32_t controller_startups; /* ControllerStartups=, on top of MaxStartups, controller only */
+        uint32_t source_prefix_ipv4; /* SourcePrefixIPv4=, how IPv4 sources are bucketed */
+        uint32_t source_prefix_ipv6; /* SourcePrefixIPv6= */
+        bool local_sources_as_one;   /* LocalSourcesAsOne=, loopback and the host's addresses */
         uint64_t login_grace_sec;    /* LoginGraceTime= */
         uint32_t max_auth_tries;     /* MaxAuthTries= */
+        uint32_t max_sessions_per_job; /* MaxSessionsPerJob=, authenticated connections */
         char **accept_env;           /* AcceptEnv=, names or NAME_* prefixes beyond LANG and LC_* */
 
         /* [Control] */

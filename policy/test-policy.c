@@ -166,6 +166,10 @@ static void test_default(void) {
         CHECK_MSG(p->login_grace_sec == 20, "login grace %llu", (unsigned long long) p->login_grace_sec);
         CHECK_MSG(p->max_auth_tries == 6, "max auth tries %u", p->max_auth_tries);
         CHECK_MSG(p->health_probe_failures == 3, "probe failures %u", p->health_probe_failures);
+        CHECK_MSG(p->controller_startups == 10 && p->max_sessions_per_job == 16, "controller startups %u, sessions per job %u",
+                  p->controller_startups, p->max_sessions_per_job);
+        CHECK_MSG(p->source_prefix_ipv4 == 24 && p->source_prefix_ipv6 == 64 && p->local_sources_as_one,
+                  "source buckets /%u /%u %d", p->source_prefix_ipv4, p->source_prefix_ipv6, p->local_sources_as_one);
         CHECK_MSG(strv_length(p->accept_env) == 0, "accept_env not empty");
         CHECK_STR(p->control_socket, "/run/hostd/control.sock");
         CHECK_MSG(!p->control_group, "control_group set");
@@ -459,6 +463,10 @@ static void test_errors(void) {
         EXPECT_ERROR("[Jobs]\nSlots=1025\n", 2, "[Jobs] Slots=1025: out of range; use a whole number from 1 to 1024");
         EXPECT_ERROR("[Health]\nProbeFailures=0\n", 2, "[Health] ProbeFailures=0: out of range; use a whole number from 1 to 100");
         EXPECT_ERROR("[Health]\nProbeFailures=101\n", 2, "[Health] ProbeFailures=101: out of range; use a whole number from 1 to 100");
+        EXPECT_ERROR("[SSH]\nSourcePrefixIPv4=7\n", 2, "[SSH] SourcePrefixIPv4=7: out of range; use a whole number from 8 to 32");
+        EXPECT_ERROR("[SSH]\nSourcePrefixIPv6=129\n", 2, "[SSH] SourcePrefixIPv6=129: out of range; use a whole number from 16 to 128");
+        EXPECT_ERROR("[SSH]\nMaxSessionsPerJob=0\n", 2, "[SSH] MaxSessionsPerJob=0: out of range; use a whole number from 1 to 1024");
+        EXPECT_ERROR("[SSH]\nControllerStartups=1001\n", 2, "[SSH] ControllerStartups=1001: out of range; use a whole number from 0 to 1000");
         EXPECT_ERROR("[Jobs]\nSlots=99999999999999999999999\n", 2, "out of range; use a whole number from 1 to 1024");
         EXPECT_ERROR("[Jobs]\nSlots=\n", 2, "[Jobs] Slots=: not a whole number");
         EXPECT_ERROR("[Jobs]\nMaxMemory=4X\n", 2, "[Jobs] MaxMemory=4X: not a size; use a size from 64M to 16T, in bytes or with a K, M, G or T suffix (e.g. 4G)");
