@@ -140,7 +140,7 @@ static int start_cleanup(Daemon *d, Job *j) {
                 if (dup3(d->store->jobs_fd, 3, O_CLOEXEC) < 0)
                         _exit(EBADF);
                 close_range(4, ~0U, 0);
-                r = job_sandbox_destroy(&d->enforcement, 3, j);
+                r = job_sandbox_destroy(&d->enforcement, d->policy, 3, j);
                 if (r >= 0) {
                         r = rm_rf_at(3, j->id);
                         if (r < 0)

@@ -439,6 +439,45 @@ int job_disk_check_root(int fs_root_fd, int dirfd, const char *name) {
         return streq(backing, image_path) ? 0 : -EXDEV;
 }
 
+static bool backing_file_has_name(const char *backing, const char *name);
+
+int job_disk_device(int dirfd, const char *name, dev_t *ret) {
+        _cleanup_closedir_ DIR *d = NULL;
+        struct stat image;
+
+        if (fstatat(dirfd, name, &image, AT_SYMLINK_NOFOLLOW) < 0)
+                return negative_errno();
+        d = opendir("/sys/block");
+        if (!d)
+                return negative_errno();
+        for (struct dirent *de; (de = readdir(d));) {
+                _cleanup_free_ char *backing = NULL, *devno = NULL;
+                _cleanup_close_ int fd = -1;
+                struct loop_info64 info = {};
+                char p[PATH_MAX];
+                unsigned maj, mnr;
+
+                if (!startswith(de->d_name, "loop"))
+                        continue;
+                snprintf(p, sizeof(p), "/sys/block/%s/loop/backing_file", de->d_name);
+                if (read_file_at(AT_FDCWD, p, PATH_MAX + 64, 0, &backing, NULL) < 0)
+                        continue;
+                backing[strcspn(backing, "\n")] = 0;
+                if (!backing_file_has_name(backing, name))
+                        continue;
+                snprintf(p, sizeof(p), "/dev/%s", de->d_name);
+                fd = open(p, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+                if (fd < 0 || ioctl(fd, LOOP_GET_STATUS64, &info) < 0 || info.lo_inode != (uint64_t) image.st_ino)
+                        continue;
+                snprintf(p, sizeof(p), "/sys/block/%s/dev", de->d_name);
+                if (read_file_at(AT_FDCWD, p, 64, 0, &devno, NULL) < 0 || sscanf(devno, "%u:%u", &maj, &mnr) != 2)
+                        continue;
+                *ret = makedev(maj, mnr);
+                return 0;
+        }
+        return -ENODEV;
+}
+
 static bool loop_is_bound(const char *sysname) {
         char p[PATH_MAX];
 

@@ -65,6 +65,10 @@ int job_disk_usage(int fs_root_fd, uint64_t *ret_used, uint64_t *ret_total);
  * alone (the job's anchor after a restart). */
 int job_disk_check_root(int fs_root_fd, int dirfd, const char *name);
 
+/* The device of the loop device dirfd/name is attached to: -ENODEV if
+ * none.  The filesystem mounted from it has this st_dev. */
+int job_disk_device(int dirfd, const char *name, dev_t *ret);
+
 /* Removes dirfd/name after its mount is gone. A loop device still bound to
  * the image (after a crash, or one attached without autoclear) is detached
  * first. If the image is still mounted somewhere (a mount namespace that is

@@ -304,9 +304,69 @@ static bool is_our_init(pid_t pid) {
         return streq(comm, SANDBOX_INIT_COMM);
 }
 
-int job_sandbox_destroy(const Enforcement *e, int jobs_fd, const Job *j) {
+/* The inode of /proc/PID/ns/user if PID is still the process named comm. */
+static ino_t userns_of(pid_t pid, const char *comm) {
+        char path[64], c[32] = "";
+        _cleanup_close_ int fd = -1;
+        struct stat st;
+        ssize_t k;
+
+        if (pid <= 1)
+                return 0;
+        snprintf(path, sizeof(path), "/proc/%d/comm", (int) pid);
+        fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0 || (k = read(fd, c, sizeof(c) - 1)) <= 0)
+                return 0;
+        c[k] = 0;
+        c[strcspn(c, "\n")] = 0;
+        snprintf(path, sizeof(path), "/proc/%d/ns/user", (int) pid);
+        return streq(c, comm) && stat(path, &st) >= 0 ? st.st_ino : 0;
+}
+
+/* The job's disk is still mounted after its processes died: another job
+ * holds a reference (a descriptor passed over a socket, a namespace).
+ * End the holders; if the only references left are in flight (a
+ * descriptor queued on a socket of another job, which no /proc entry
+ * shows), let the disk go with them: the image is unlinked, the loop
+ * device detaches by itself when the holder's job ends, and the slot is
+ * free now.  Only a holder that is no job process keeps the release from
+ * finishing (and the host drains, for an operator to look). */
+static int release_held_disk(int job_fd, const ReclaimTarget *t, const Job *j) {
+        unsigned killed = 0;
+        pid_t other = 0;
+        int others, r;
+
+        others = reclaim_kill_holders(t, &killed, &other);
+        if (others < 0)
+                return log_job_full_errno(LOG_ERR, others, j->id, j->owner, "Cannot look for holders of the job's disk: %m");
+        if (killed > 0)
+                log_job(LOG_WARNING, j->id, j->owner,
+                        "Killed %u process%s of other jobs that held this job's disk or namespaces", killed,
+                        killed == 1 ? "" : "es");
+        /* The killed holders' references go as they die; with none killed,
+         * waiting longer changes nothing. */
+        r = job_disk_remove_wait(job_fd, DISK_IMAGE, (killed > 0 ? 60 : 5) * USEC_PER_SEC);
+        if (r != -EBUSY)
+                return r;
+        if (others > 0)
+                return log_job_full_errno(LOG_ERR, EBUSY, j->id, j->owner,
+                                          "The job's disk is held by pid %d, which is not a job process; "
+                                          "left for an operator: %m", (int) other);
+        if (unlinkat(job_fd, DISK_IMAGE, 0) < 0)
+                return log_job_full_errno(LOG_ERR, errno, j->id, j->owner, "Cannot unlink the job's disk image: %m");
+        log_job(LOG_WARNING, j->id, j->owner,
+                "The job's disk is still held by a reference in flight between other jobs' processes; it goes "
+                "when they do (image unlinked, loop device set to detach)");
+        return 0;
+}
+
+int job_sandbox_destroy(const Enforcement *e, const Policy *p, int jobs_fd, const Job *j) {
         _cleanup_close_ int job_fd = -1;
         uint32_t base = j->uid_base;
+        ReclaimTarget t = {
+                .pool_start = p->uid_pool_start,
+                .pool_end = (uint64_t) p->uid_pool_start + (uint64_t) p->uid_pool_ranges * 65536,
+        };
         struct stat st;
         int r = 0, k;
 
@@ -318,10 +378,18 @@ int job_sandbox_destroy(const Enforcement *e, int jobs_fd, const Job *j) {
         if (base == 0 && job_fd >= 0 && fstatat(job_fd, "home", &st, AT_SYMLINK_NOFOLLOW) >= 0 && st.st_uid >= 65536 &&
             st.st_uid % 65536 == 0)
                 base = (uint32_t) st.st_uid;
+        /* Before the kill, while they can be named: what other jobs might
+         * hold of this one. */
+        t.userns[0] = userns_of(j->init_pid, SANDBOX_INIT_COMM);
+        t.userns[1] = userns_of(j->anchor_pid, SANDBOX_ANCHOR_COMM);
+        if (job_fd >= 0 && job_disk_device(job_fd, DISK_IMAGE, &t.disk) < 0)
+                t.disk = 0;
+
 
         /* 1. Every process: the cgroup kills the whole tree at once (a fork
          * bomb cannot outrun cgroup.kill), killing PID 1 ends the pid
-         * namespace, and the uid sweep catches anything outside both. */
+         * namespace, and the uid sweep catches anything outside both (the
+         * anchor among them). */
         if (e->systemd)
                 k = job_unit_stop(j->id);
         else if (e->cgroup.root[0])
@@ -337,11 +405,14 @@ int job_sandbox_destroy(const Enforcement *e, int jobs_fd, const Job *j) {
                 return log_job_full_errno(LOG_ERR, k, j->id, j->owner, "Processes of the job's uid range keep coming back: %m");
 
         /* 2. Mounts: they lived only in the job's namespaces, which died with
-         * its last process; the loop device follows a moment later. */
+         * its last process; the loop device follows a moment later.  Under
+         * heavy I/O the last unmount flushes the job's dirty data to the
+         * image first; a disk still mounted after a short wait is held by
+         * someone else. */
         if (job_fd >= 0) {
-                /* Under heavy I/O the last unmount flushes the job's dirty data
-                 * to the image first: give it time. */
-                k = job_disk_remove_wait(job_fd, DISK_IMAGE, 60 * USEC_PER_SEC);
+                k = job_disk_remove_wait(job_fd, DISK_IMAGE, 5 * USEC_PER_SEC);
+                if (k == -EBUSY)
+                        k = release_held_disk(job_fd, &t, j);
                 if (k < 0)
                         return log_job_full_errno(LOG_ERR, k, j->id, j->owner,
                                                   "The job's disk is still in use after its processes were killed: %m");

@@ -32,16 +32,17 @@ int job_sandbox_apply_totals(const Enforcement *e, const JobResources *total);
  * anchor in the job, and fills the job's runtime fields. */
 int job_sandbox_start(Daemon *d, Job *j);
 
-/* Stops watching the job's init (hostd is going away). */
+/* Stops watching the job's init and anchor (hostd is going away). */
 void job_sandbox_unwatch(Job *j);
 
 /* Closes the daemon's descriptors of the job's sandbox, before cleanup. */
 void job_sandbox_release_fds(Job *j);
 
 /* In the cleanup child: kill everything of the job (cgroup or unit, then
- * its pid namespace), wait until it is gone, then remove the disk image and
- * the cgroup.  Tree removal follows (reclaim.c). */
-int job_sandbox_destroy(const Enforcement *e, int jobs_fd, const Job *j);
+ * its pid namespace and uid range), wait until it is gone, end other jobs'
+ * processes that hold its disk or namespaces, then remove the disk image
+ * and the cgroup.  Tree removal follows (rm-rf.c). */
+int job_sandbox_destroy(const Enforcement *e, const Policy *p, int jobs_fd, const Job *j);
 
 typedef struct JobUsage {
         bool has_cpu, has_memory, has_disk;

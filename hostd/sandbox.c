@@ -362,6 +362,19 @@ static _noreturn_ void wait_forever(bool reap) {
         }
 }
 
+/* The anchor lives as long as the job's init: killing PID 1 still ends
+ * the whole job, although the anchor is outside its pid namespace. */
+static _noreturn_ void anchor_wait(int init_pidfd) {
+        struct pollfd p = { .fd = init_pidfd, .events = POLLIN };
+        sigset_t all;
+
+        sigfillset(&all);
+        sigprocmask(SIG_BLOCK, &all, NULL);
+        while (poll(&p, 1, -1) < 0 && errno == EINTR)
+                ;
+        _exit(0);
+}
+
 /* The anchor: the process sessions enter through.  It lives in hostd's
  * pid namespace, not the job's: no job process can see it, so none can
  * signal or ptrace it (kill -9 -1 in a job used to end it, and with it
@@ -391,7 +404,6 @@ static _noreturn_ void anchor_main(int sock, int sync_fd, int disk_fd, int ns_fl
                 send_error(sock, "the anchor cannot join the job's namespaces");
                 _exit(1);
         }
-        close(pidfd);
         if (unshare(CLONE_NEWUSER | CLONE_NEWNS) < 0) {
                 send_error(sock, "cannot create the nested namespaces");
                 _exit(1);
@@ -416,13 +428,16 @@ static _noreturn_ void anchor_main(int sock, int sync_fd, int disk_fd, int ns_fl
                 (void) session_send(sock, o, NULL, 0);
                 json_object_put(o);
         }
-        if (disk_fd >= 0 && (disk_fd == SANDBOX_ANCHOR_DISK_FD || dup2(disk_fd, SANDBOX_ANCHOR_DISK_FD) >= 0)) {
-                (void) fcntl(SANDBOX_ANCHOR_DISK_FD, F_SETFD, FD_CLOEXEC);
-                close_range(0, SANDBOX_ANCHOR_DISK_FD - 1, 0);
-                close_range(SANDBOX_ANCHOR_DISK_FD + 1, ~0U, 0);
-        } else
-                close_range(0, ~0U, 0);
-        wait_forever(false);
+        /* Keep the disk at SANDBOX_ANCHOR_DISK_FD and the init's pidfd
+         * after it (moved out of the way first), nothing else. */
+        disk_fd = disk_fd >= 0 ? fcntl(disk_fd, F_DUPFD_CLOEXEC, 16) : -1;
+        pidfd = fcntl(pidfd, F_DUPFD_CLOEXEC, 16);
+        if (pidfd < 0 || dup3(pidfd, SANDBOX_ANCHOR_DISK_FD + 1, O_CLOEXEC) < 0 ||
+            (disk_fd >= 0 && dup3(disk_fd, SANDBOX_ANCHOR_DISK_FD, O_CLOEXEC) < 0))
+                _exit(1);
+        close_range(0, SANDBOX_ANCHOR_DISK_FD - (disk_fd >= 0 ? 1 : 0), 0);
+        close_range(SANDBOX_ANCHOR_DISK_FD + 2, ~0U, 0);
+        anchor_wait(SANDBOX_ANCHOR_DISK_FD + 1);
 }
 
 /* PID 1 of the job: builds its root and moves into it, says so on
