@@ -123,6 +123,68 @@ count_session_procs() { session_pids | wc -l; }
 # subreaper), so sessions are counted by what they are, not by parentage.
 no_session_procs() { [ "$(count_session_procs)" -eq 0 ]; }
 
+# hold NAME ADDR:COUNT...: opens COUNT connections from each ADDR (all in
+# 127.0.0.0/8) that send their banner and then nothing, in order, and
+# writes "ADDR ADMITTED" lines, "net/24 ADMITTED" and "total ADMITTED" to
+# $WORK/NAME once all are made; holds them until $WORK/NAME.stop appears.
+# Admitted = hostd answered with its banner (a refused one is closed).
+# Bounded: loopback only, at most 500 connections, held at most 150 s.
+declare -A HOLD_PIDS
+hold() {
+        local name=$1; shift
+        python3 - "$PORT" "$WORK/$name" "$@" <<'PYEOF' &
+import ipaddress, os, socket, sys, time
+port, out, specs = int(sys.argv[1]), sys.argv[2], sys.argv[3:]
+plan = []
+for spec in specs:
+    addr, n = spec.rsplit(":", 1)
+    if ipaddress.ip_address(addr) not in ipaddress.ip_network("127.0.0.0/8"):
+        sys.exit("hold: only loopback sources, not " + addr)
+    plan += [addr] * int(n)
+if len(plan) > 500:
+    sys.exit("hold: at most 500 connections")
+deadline = time.monotonic() + 150
+socks = []
+for src in plan:
+    s = socket.socket()
+    s.settimeout(20)
+    try:
+        s.bind((src, 0))
+        s.connect(("127.0.0.1", port))
+        s.sendall(b"SSH-2.0-hold\r\n")
+    except OSError:
+        pass
+    socks.append((src, s))
+admitted = {}
+for src, s in socks:
+    try:
+        ok = s.recv(64).startswith(b"SSH-2.0-hostd")
+    except OSError:
+        ok = False
+    net = ".".join(src.split(".")[:3]) + ".0/24"
+    for k in (src, net, "total"):
+        admitted[k] = admitted.get(k, 0) + ok
+with open(out + ".tmp", "w") as f:
+    f.write("connections %d\n" % len(socks))
+    for k, v in admitted.items():
+        f.write("%s %d\n" % (k, v))
+os.rename(out + ".tmp", out)
+while not os.path.exists(out + ".stop") and time.monotonic() < deadline:
+    time.sleep(0.2)
+for _, s in socks:
+    s.close()
+PYEOF
+        HOLD_PIDS[$name]=$!
+        wait_for 90 test -e "$WORK/$name" || { echo "hold $name: not in place" >&2; return 1; }
+        echo "--- held ($name): $(grep -v '^127\.[0-9.]* ' "$WORK/$name" | tr '\n' ' ')"
+}
+# admitted NAME KEY: what hold NAME counted for KEY (an address, NET/24 or total).
+admitted() { awk -v k="$2" '$1 == k { print $2; f = 1 } END { if (!f) print 0 }' "$WORK/$1"; }
+unhold() {
+        touch "$WORK/$1.stop"
+        wait "${HOLD_PIDS[$1]}" || true
+}
+
 # Monitors serving one job (comm "s-" + job id, cut to 15 characters).
 job_monitors() {
         local want m

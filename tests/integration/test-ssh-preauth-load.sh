@@ -14,8 +14,11 @@
 MAX=300
 PER=10
 # A stall is held for the whole run (LoginGraceTime would cut it at 20 s).
+# Loopback is normally one source (the host's own); here its addresses
+# stand for distinct remote clients, one source each.
 printf '[Listen]\nControllerSources=127.0.0.1/32\n[SSH]\nMaxStartups=%d\nPerSourceMaxStartups=%d\nLoginGraceTime=180s\n' \
         $MAX $PER >"$WORK/load.conf"
+printf 'LocalSourcesAsOne=no\nSourcePrefixIPv4=32\n' >>"$WORK/load.conf"
 start_hostd_ssh --policy "$WORK/load.conf"
 alloc_job a >/dev/null
 check "served before the load" still_serving a
@@ -110,7 +113,7 @@ for s in 127.0.2.1 127.0.2.2 127.0.2.3; do
         # still finish theirs.
         check "$s: at most 20 + 16 refusals before the penalty ($denied)" test "$denied" -le 36
 done
-check "the log names the penalized source" log_has "Source 127\.0\.2\.[123] failed [0-9]+ authentications within 60s: refusing its connections for 60s"
+check "the log names the penalized source" log_has "Source 127\.0\.2\.[123]/32 failed [0-9]+ authentications within 60s: refusing its connections for 60s"
 m=$(hc metrics)
 check "penalty rejections are counted" \
         bash -c '[ "$(awk "/^hostd_ssh_rejected_total\\{reason=\"penalty\"\\}/ { print \$2 }" <<<"$1")" -ge 150 ]' _ "$m"
