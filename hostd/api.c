@@ -7,6 +7,7 @@
 
 #include "capacity.h"
 #include "health.h"
+#include "job-network.h"
 #include "listener.h"
 #include "sshkeys.h"
 #include "log.h"
@@ -250,7 +251,8 @@ static json_object *build_capacity(Daemon *d) {
         } else if (used >= p->slots) {
                 snprintf(whybuf, sizeof(whybuf), "all %u slots are in use", p->slots);
                 why = whybuf;
-        }
+        } else if (!job_network_available(p->network, whybuf, sizeof(whybuf)))
+                why = whybuf;
 
         o = new_answer();
         json_add_string(o, "hostname", m.hostname);
@@ -283,7 +285,12 @@ static json_object *build_capacity(Daemon *d) {
                 json_object_object_add(o, "ssh", ssh);
         }
 
-        json_object_object_add(o, "enforcement", enforcement_to_json(&d->enforcement));
+        {
+                json_object *enf = enforcement_to_json(&d->enforcement);
+
+                job_network_describe(p->network, enf);
+                json_object_object_add(o, "enforcement", enf);
+        }
 
         json_add_int(o, "jobs_in_use", used);
         {
@@ -415,6 +422,10 @@ static void verb_allocate(Daemon *d, const Args *a, ApiReplyFn reply, void *user
         /* A retry of an allocate that already succeeded gets its job, even if
          * the platform check or the slots would refuse a new one now. */
         if (!registry_find_active_owner(d->registry, req.owner)) {
+                if (!job_network_available(d->policy->network, error, sizeof(error))) {
+                        reply(userdata, api_error_answer(API_ERROR_INTERNAL, "%s", error));
+                        return;
+                }
                 r = platform_check(d, req.platform, &e);
                 if (r < 0) {
                         reply(userdata, error_from(&e, r));
@@ -456,6 +467,11 @@ static void verb_allocate(Daemon *d, const Args *a, ApiReplyFn reply, void *user
                         if (why)
                                 reply(userdata, api_error_answer(API_ERROR_INTERNAL, "cannot create the job's sandbox: %s",
                                                                  why));
+                        else if (r == -ENONET)
+                                reply(userdata, api_error_answer(API_ERROR_INTERNAL,
+                                                                 "cannot give the job its private network: pasta failed "
+                                                                 "(see hostd's log); install the passt package, or set "
+                                                                 "[Jobs] Network=host or none"));
                         else
                                 reply(userdata, api_error_answer(API_ERROR_INTERNAL,
                                                                  "cannot create the job's sandbox: %s; see hostd's log",

@@ -9,6 +9,7 @@
 #include "daemon.h"
 #include "fileio.h"
 #include "job-disk.h"
+#include "job-network.h"
 #include "job-seccomp.h"
 #include "job-unit.h"
 #include "log.h"
@@ -259,6 +260,9 @@ int job_sandbox_start(Daemon *d, Job *j) {
                 if (e->disk_quota && j->disk_fd < 0)
                         j->disk_fd = adopt_disk_fd(&sb, job_fd, j);
                 find_cgroup(d, j);
+                r = job_network_start(d->event, j, job_fd, job_dir, j->cgroup_path, true);
+                if (r < 0)
+                        return r;
                 /* The job has owned its home since allocate: nothing is
                  * written there, and nothing in it is resolved. */
                 r = podman_config_env(home, &j->env);
@@ -271,6 +275,11 @@ int job_sandbox_start(Daemon *d, Job *j) {
         r = start_cgroup(d, j);
         if (r < 0)
                 return log_job_full_errno(LOG_ERR, r, j->id, j->owner, "Cannot put the job in its cgroup: %m");
+        if (d->policy->network == JOB_NETWORK_PRIVATE) {
+                r = job_network_start(d->event, j, job_fd, job_dir, j->cgroup_path, false);
+                if (r < 0)
+                        return r;
+        }
         /* A sandbox rebuilt around an existing disk (after a reboot) has a
          * home the job filled: podman_config_write() opens every component
          * with O_NOFOLLOW from this descriptor, on the disk we mounted. */
@@ -385,6 +394,13 @@ int job_sandbox_destroy(const Enforcement *e, const Policy *p, int jobs_fd, cons
         if (job_fd >= 0 && job_disk_device(job_fd, DISK_IMAGE, &t.disk) < 0)
                 t.disk = 0;
 
+        /* 0. pasta (Network=private): no job process, but it holds the
+         * job's namespaces. */
+        if (job_fd >= 0) {
+                k = job_network_stop(job_fd, j);
+                if (k < 0)
+                        r = r ?: k;
+        }
 
         /* 1. Every process: the cgroup kills the whole tree at once (a fork
          * bomb cannot outrun cgroup.kill), killing PID 1 ends the pid

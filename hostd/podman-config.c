@@ -157,9 +157,10 @@ static char *format_containers_conf(const char *home, JobNetwork network, const 
         char *s = NULL;
         int r;
 
-        /* Both policies use netns "host": it is the job's own network namespace
+        /* Every policy uses netns "host": it is the job's own network namespace
          * (the host's for JOB_NETWORK_HOST, a loopback-only one hostd made for
-         * JOB_NETWORK_NONE). A private container netns would need slirp4netns,
+         * JOB_NETWORK_NONE, one with pasta's egress for JOB_NETWORK_PRIVATE).
+         * A private container netns would need slirp4netns,
          * which cannot open /dev/net/tun (0600 root) in the job's namespace, and
          * podman build takes no netns "none" from containers.conf: with it, every
          * RUN step fails. */
@@ -179,7 +180,7 @@ static char *format_containers_conf(const char *home, JobNetwork network, const 
                      "static_dir = \"%s/" PODMAN_GRAPHROOT "/libpod\"\n"
                      "volume_path = \"%s/" PODMAN_GRAPHROOT "/volumes\"\n"
                      "image_copy_tmp_dir = \"%s/" PODMAN_IMAGE_COPY_TMP_DIR "\"\n",
-                     network == JOB_NETWORK_NONE ? "loopback-only" : "host",
+                     network == JOB_NETWORK_NONE ? "loopback-only" : network == JOB_NETWORK_PRIVATE ? "private" : "host",
                      podman_cgroups_mode(runtime),
                      runtime ? "runtime = \"" : "", strempty(runtime), runtime ? "\"\n" : "",
                      home, home, home);
@@ -217,7 +218,7 @@ int podman_config_write(
 
         if (home_fd < 0 || !home_path_ok(home_path))
                 return -EINVAL;
-        if (network != JOB_NETWORK_HOST && network != JOB_NETWORK_NONE)
+        if (network != JOB_NETWORK_HOST && network != JOB_NETWORK_NONE && network != JOB_NETWORK_PRIVATE)
                 return -EINVAL;
         if (runtime && !streq(runtime, "runc") && !streq(runtime, "crun"))
                 return -EINVAL;

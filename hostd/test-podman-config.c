@@ -284,7 +284,8 @@ static int write_mode(const char *home, const char *net) {
         }
         runtime = podman_pick_runtime();
         r = podman_config_write(fd, home, st.st_uid, st.st_gid,
-                                streq_ptr(net, "none") ? JOB_NETWORK_NONE : JOB_NETWORK_HOST, runtime, &env);
+                                streq_ptr(net, "none")      ? JOB_NETWORK_NONE :
+                                streq_ptr(net, "private") ? JOB_NETWORK_PRIVATE : JOB_NETWORK_HOST, runtime, &env);
         if (r < 0) {
                 fprintf(stderr, "podman_config_write: %s\n", strerror(-r));
                 return EXIT_FAILURE;

@@ -317,7 +317,6 @@ static const PolicyKey keys[] = {
         { "Listen", "ControllerSources", KEY_CIDRS, FIELD(controller_sources) },
 
         { "SSH", "HostKeyEd25519", KEY_PATH, FIELD(host_key_ed25519), .optional = true },
-        { "SSH", "HostKeyRSA", KEY_PATH, FIELD(host_key_rsa), .optional = true },
         { "SSH", "HostKeyECDSA", KEY_PATH, FIELD(host_key_ecdsa), .optional = true },
         { "SSH", "ControllerUser", KEY_USER, FIELD(controller_user) },
         { "SSH", "ControllerKeys", KEY_PATH, FIELD(controller_keys), .optional = true },
@@ -955,12 +954,14 @@ static int assign(Policy *p, const PolicyKey *k, const char *value, const char *
         case KIND_NETWORK: {
                 JobNetwork *f = field(p, k);
 
-                if (streq(value, "host"))
+                if (streq(value, "private"))
+                        *f = JOB_NETWORK_PRIVATE;
+                else if (streq(value, "host"))
                         *f = JOB_NETWORK_HOST;
                 else if (streq(value, "none"))
                         *f = JOB_NETWORK_NONE;
                 else
-                        problem(pr, "%s: [%s] %s=%s: unknown network mode; use host or none",
+                        problem(pr, "%s: [%s] %s=%s: unknown network mode; use private, host or none",
                                 loc, k->section, k->name, shorten(value, shown));
                 return 0;
         }
@@ -1230,7 +1231,7 @@ static int validate_internal(const Policy *p, Problems *pr) {
                 }
                 case KIND_NETWORK:
                         if (!job_network_to_string(p->network))
-                                problem(pr, "[%s] %s=%d: unknown network mode; use host or none", k->section, k->name, (int) p->network);
+                                problem(pr, "[%s] %s=%d: unknown network mode; use private, host or none", k->section, k->name, (int) p->network);
                         break;
                 case KIND_BOOL:
                         break;
@@ -1590,6 +1591,8 @@ const char *job_network_to_string(JobNetwork n) {
                 return "host";
         case JOB_NETWORK_NONE:
                 return "none";
+        case JOB_NETWORK_PRIVATE:
+                return "private";
         }
         return NULL;
 }

@@ -158,7 +158,7 @@ static void test_default(void) {
         CHECK_MSG(p->listen_port == 2222, "port %u", p->listen_port);
         CHECK_MSG(!p->advertise_address, "advertise_address set");
         CHECK_MSG(strv_length(p->controller_sources) == 0, "controller_sources not empty");
-        CHECK_MSG(!p->host_key_ed25519 && !p->host_key_rsa && !p->host_key_ecdsa, "host keys set");
+        CHECK_MSG(!p->host_key_ed25519 && !p->host_key_ecdsa, "host keys set");
         CHECK_STR(p->controller_user, "controller");
         CHECK_MSG(!p->controller_keys, "controller_keys set");
         CHECK_MSG(p->max_startups == 100 && p->per_source_max_startups == 10, "startups %u %u",
@@ -176,7 +176,7 @@ static void test_default(void) {
         CHECK_STR(p->state_dir, "/var/lib/hostd");
         CHECK_MSG(p->released_retention_sec == 3600, "retention %llu", (unsigned long long) p->released_retention_sec);
         CHECK_MSG(p->slots == 4, "slots %u", p->slots);
-        CHECK_MSG(p->network == JOB_NETWORK_HOST, "network %d", p->network);
+        CHECK_MSG(p->network == JOB_NETWORK_PRIVATE, "network %d", p->network);
         CHECK_MSG(p->job_default.millicpus == 2000 && p->job_max.millicpus == 64000, "cpus %u %u",
               p->job_default.millicpus, p->job_max.millicpus);
         CHECK_MSG(p->job_default.memory == 4ULL << 30 && p->job_max.memory == 64ULL << 30, "memory");
@@ -199,7 +199,7 @@ static void test_default(void) {
 
         dump = dump_to_string(p);
         CHECK_MSG(strstr(dump, "# The effective hostd policy, merged from:\n#   (embedded default)\n"), "dump header:\n%s", dump);
-        CHECK_MSG(strstr(dump, "\n[Jobs]\nSlots=4\nNetwork=host\nDefaultCPUs=2\nMaxCPUs=64\nDefaultMemory=4G\n"), "dump:\n%s", dump);
+        CHECK_MSG(strstr(dump, "\n[Jobs]\nSlots=4\nNetwork=private\nDefaultCPUs=2\nMaxCPUs=64\nDefaultMemory=4G\n"), "dump:\n%s", dump);
         CHECK_MSG(strstr(dump, "\nLoginGraceTime=20s\n"), "dump:\n%s", dump);
         CHECK_MSG(strstr(dump, "\nReleasedRetention=1h\n"), "dump:\n%s", dump);
         CHECK_MSG(strstr(dump, "\nAdvertiseAddress=\n"), "dump:\n%s", dump);
@@ -208,6 +208,7 @@ static void test_default(void) {
 
         CHECK_STR(job_network_to_string(JOB_NETWORK_HOST), "host");
         CHECK_STR(job_network_to_string(JOB_NETWORK_NONE), "none");
+        CHECK_STR(job_network_to_string(JOB_NETWORK_PRIVATE), "private");
 }
 
 static const char full_file[] =
@@ -221,7 +222,6 @@ static const char full_file[] =
         "ControllerSources=10.0.0.0/8   2001:db8::/32\t192.0.2.7/32\n"
         "[SSH]\n"
         "HostKeyEd25519=/etc/hostd//keys/./ed25519\n"
-        "HostKeyRSA=/etc/hostd/keys/rsa\n"
         "HostKeyECDSA=/etc/hostd/keys/ecdsa/\n"
         "ControllerUser=ci_ctl\n"
         "ControllerKeys=/etc/hostd/controller.keys\n"
@@ -277,7 +277,6 @@ static void test_full_file(void) {
         CHECK_STR(p->controller_sources[1], "2001:db8::/32");
         CHECK_STR(p->controller_sources[2], "192.0.2.7/32");
         CHECK_STR(p->host_key_ed25519, "/etc/hostd/keys/ed25519");
-        CHECK_STR(p->host_key_rsa, "/etc/hostd/keys/rsa");
         CHECK_STR(p->host_key_ecdsa, "/etc/hostd/keys/ecdsa");
         CHECK_STR(p->controller_user, "ci_ctl");
         CHECK_STR(p->controller_keys, "/etc/hostd/controller.keys");
@@ -478,7 +477,7 @@ static void test_errors(void) {
         EXPECT_ERROR("[SSH]\nLoginGraceTime=0\n", 2, "[SSH] LoginGraceTime=0: out of range; use a duration from 1s to 10m");
         EXPECT_ERROR("[Jobs]\nDefaultCPUs=0.05\n", 2, "[Jobs] DefaultCPUs=0.05: out of range; use a number of CPUs from 0.1 to 1024");
         EXPECT_ERROR("[Jobs]\nDefaultCPUs=1.2345\n", 2, "[Jobs] DefaultCPUs=1.2345: not a number of CPUs; use a number of CPUs from 0.1 to 1024, a decimal");
-        EXPECT_ERROR("[Jobs]\nNetwork=bridge\n", 2, "[Jobs] Network=bridge: unknown network mode; use host or none");
+        EXPECT_ERROR("[Jobs]\nNetwork=bridge\n", 2, "[Jobs] Network=bridge: unknown network mode; use private, host or none");
         EXPECT_ERROR("[Platforms]\nAllowEmulated=maybe\n", 2, "[Platforms] AllowEmulated=maybe: not a boolean; use yes or no");
         EXPECT_ERROR("[Listen]\nAddress=localhost\n", 2, "[Listen] Address=localhost: not an IP address; use an IPv4 or IPv6 address");
         EXPECT_ERROR("[Listen]\nAddress=1.2.3.256\n", 2, "[Listen] Address=1.2.3.256: not an IP address");

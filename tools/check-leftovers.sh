@@ -6,7 +6,8 @@
 #   check-leftovers.sh STATE_DIR UID_START RANGES [JOB...]
 #
 # Checks, for the uid pool [UID_START, UID_START + RANGES * 65536):
-#   - processes owned by a pool uid (zombies aside);
+#   - processes owned by a pool uid (zombies aside), and jobs' pasta
+#     processes (Network=private);
 #   - job directories under STATE_DIR/jobs (only JOB... may remain: jobs
 #     that are still allocated);
 #   - loop devices backed by a file under STATE_DIR/jobs, and mounts of
@@ -39,6 +40,16 @@ while read -r pid uid stat comm; do
         leftover "process $pid ($comm) of pool uid $uid"
 done < <(cat /proc/[0-9]*/status 2>/dev/null |
          awk '/^Name:/ { n = $2 } /^State:/ { s = $2 } /^Pid:/ { p = $2 } /^Uid:/ { print p, $2, s, n }')
+
+# Network=private: a job's pasta runs as root, outside its uid range, and
+# names its pid file in the job's directory on its command line.
+for pid in $(pgrep -f -- " -P $STATE/jobs/j[0-9a-f]+/pasta\.pid"); do
+        args=$(tr '\0' ' ' 2>/dev/null <"/proc/$pid/cmdline") || continue
+        [ "$(awk '/^State:/ { print $2 }' "/proc/$pid/status" 2>/dev/null)" = Z ] && continue
+        j=${args#*" -P $STATE/jobs/"}
+        j=${j%%/*}
+        [ -n "${keep[$j]:-}" ] || leftover "pasta process $pid of job $j"
+done
 
 for d in "$STATE"/jobs/*; do
         [ -e "$d" ] || continue
