@@ -8,8 +8,9 @@
 
 N=100
 # 100 clients from one address handshake at once: raise the startup caps
-# (defaults MaxStartups=100, PerSourceMaxStartups=10) above that.
-printf '[SSH]\nMaxStartups=150\nPerSourceMaxStartups=150\n' >"$WORK/policy.conf"
+# (defaults MaxStartups=100, PerSourceMaxStartups=10) above that, and the
+# connections a job may have at once (MaxSessionsPerJob=16) above 50.
+printf '[SSH]\nMaxStartups=150\nPerSourceMaxStartups=150\nMaxSessionsPerJob=60\n' >"$WORK/policy.conf"
 start_hostd_ssh --policy "$WORK/policy.conf"
 J=$(alloc_job a)
 JB=$(alloc_job b)
