@@ -266,7 +266,8 @@ static void warn_restart_only(const Policy *old, const Policy *new) {
                 log_warning(msg, "[Control] Socket/Group");
         if (!streq_ptr(old->state_dir, new->state_dir))
                 log_warning(msg, "[State] Directory");
-        if (!streq_ptr(old->host_key_ed25519, new->host_key_ed25519) || !streq_ptr(old->host_key_ecdsa, new->host_key_ecdsa))
+        if (!streq_ptr(old->host_key_ed25519, new->host_key_ed25519) || !streq_ptr(old->host_key_rsa, new->host_key_rsa) ||
+            !streq_ptr(old->host_key_ecdsa, new->host_key_ecdsa))
                 log_warning(msg, "[SSH] HostKey*");
 #undef msg
 }
@@ -488,7 +489,7 @@ static uint32_t unused_uid_base(Daemon *d) {
  * processes, and the listener. */
 static int setup_ssh(Daemon *d) {
         const Policy *p = d->policy;
-        _cleanup_free_ char *ed = NULL, *ec = NULL;
+        _cleanup_free_ char *ed = NULL, *rsa = NULL;
         struct stat st;
         int r;
 
@@ -508,12 +509,21 @@ static int setup_ssh(Daemon *d) {
                 return log_error_errno(EPERM, "%s must be an empty directory owned by root with mode 0555; "
                                        "fix it with: rm -rf %s && hostd recreates it", d->empty_dir, d->empty_dir);
 
-        r = host_keys_default_paths(d->store->path, &ed, &ec);
+        r = host_keys_default_paths(d->store->path, &ed, &rsa);
         if (r < 0)
                 return r;
-        r = host_keys_load(p->host_key_ed25519 ?: ed, p->host_key_ecdsa ?: ec, &d->host_keys);
+        /* ECDSA (NIST P-256) only when asked for: auditors fail it, and
+         * Ed25519 plus RSA (for FIPS-mode clients) serve every client. */
+        r = host_keys_load(p->host_key_ed25519 ?: ed, p->host_key_rsa ?: rsa, p->host_key_ecdsa, &d->host_keys);
+        /* A key of the wrong type or size, or unsafe permissions, stays so
+         * at every restart: EX_CONFIG, so that systemd stops trying. */
+        if (r == -EINVAL || r == -EPERM || r == -ELOOP || r == -ENOTDIR || r == -EBADMSG || r == -EBADFD)
+                return -ENOTRECOVERABLE;
         if (r < 0)
                 return r;
+        for (size_t i = 0; i < d->host_keys.n; i++)
+                log_info("Serving host key %s %s from %s", d->host_keys.keys[i].type, d->host_keys.keys[i].fingerprint,
+                         d->host_keys.keys[i].path);
 
         if (p->controller_keys) {
                 r = authorized_keys_load(p->controller_keys, &d->controller_keys);

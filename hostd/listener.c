@@ -522,7 +522,8 @@ static int send_config(Listener *l, Session *s) {
                 json_object_array_add(env, json_object_new_string(*e));
         json_object_object_add(m, "seccomp_extra_deny", env);
         json_add_string(m, "host_key_ed25519", l->daemon->host_keys.keys[0].path);
-        json_add_string(m, "host_key_ecdsa", l->daemon->host_keys.n > 1 ? l->daemon->host_keys.keys[1].path : NULL);
+        json_add_string(m, "host_key_rsa", host_keys_path(&l->daemon->host_keys, HOST_KEY_RSA));
+        json_add_string(m, "host_key_ecdsa", host_keys_path(&l->daemon->host_keys, HOST_KEY_ECDSA));
         json_add_string(m, "controller_user", p->controller_user);
         json_add_string(m, "empty_dir", l->daemon->empty_dir);
         json_add_int(m, "log_level", log_get_max_level());

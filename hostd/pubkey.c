@@ -88,6 +88,25 @@ static int rsa_bits(const unsigned char *blob, size_t len) {
         return -EBADMSG;
 }
 
+int pubkey_rsa_bits(const char *line) {
+        _cleanup_free_ unsigned char *blob = NULL;
+        _cleanup_free_ char *b64 = NULL;
+        const char *p;
+        size_t blob_len = 0;
+        int bits;
+
+        p = line ? startswith(line, "ssh-rsa ") : NULL;
+        if (!p)
+                return -EINVAL;
+        b64 = strndup(p, strcspn(p, " \t\r\n"));
+        if (!b64)
+                return -ENOMEM;
+        if (!base64_is_strict(b64) || base64_decode(b64, &blob, &blob_len) < 0)
+                return -EINVAL;
+        bits = rsa_bits(blob, blob_len);
+        return bits < 0 ? -EINVAL : bits;
+}
+
 int pubkey_normalize(const char *line, char **ret, char *error, size_t error_size) {
         _cleanup_free_ char *copy = NULL, *out = NULL;
         _cleanup_(ssh_key_freep) ssh_key key = NULL;

@@ -12,3 +12,7 @@
  * modulus of at least RSA_MIN_BITS.  On success *ret is "TYPE BASE64"
  * (comment dropped).  On failure error names what is wrong. */
 int pubkey_normalize(const char *line, char **ret, char *error, size_t error_size);
+
+/* Bits of the modulus of an "ssh-rsa BASE64" line (libssh 0.10 has no
+ * public call for a key's size); -EINVAL if it is not one. */
+int pubkey_rsa_bits(const char *line);

@@ -631,7 +631,7 @@ int session_monitor_main(void) {
         };
         HostKeys keys = {};
         json_object *config = NULL, *env;
-        const char *ed25519, *ecdsa, *empty;
+        const char *ed25519, *rsa, *ecdsa, *empty;
         int64_t grace = 20 * USEC_PER_SEC, level = LOG_INFO;
         sigset_t mask;
         int sp[2], r;
@@ -652,6 +652,7 @@ int session_monitor_main(void) {
         log_set_max_level((int) level);
         m.seccomp_extra_deny = strv_from_json(config, "seccomp_extra_deny", 256);
         ed25519 = session_get_string(config, "host_key_ed25519", 4096);
+        rsa = session_get_string(config, "host_key_rsa", 4096);
         ecdsa = session_get_string(config, "host_key_ecdsa", 4096);
         empty = session_get_string(config, "empty_dir", 4096);
         if (json_object_object_get_ex(config, "accept_env", &env) && json_object_is_type(env, json_type_array)) {
@@ -662,7 +663,7 @@ int session_monitor_main(void) {
         }
         if (!ed25519 || !empty)
                 return log_error("Incomplete configuration from the main process"), 1;
-        r = host_keys_load(ed25519, ecdsa, &keys);
+        r = host_keys_load(ed25519, rsa, ecdsa, &keys);
         if (r < 0)
                 return log_error_errno(r, "Cannot load host keys: %m"), 1;
 

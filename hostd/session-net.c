@@ -809,8 +809,14 @@ static void sync_channels(Net *n) {
 }
 
 static void configure_bind(ssh_bind b, const NetConfig *cfg) {
+        char algorithms[256];
         bool no = false;
         int rsa_min = 3072;
+
+        /* Exactly the loaded keys' algorithms, set explicitly: libssh 0.10
+         * would otherwise offer ssh-rsa (SHA-1) beside an RSA key. */
+        if (host_keys_algorithms(cfg->host_keys, algorithms, sizeof(algorithms)) < 0)
+                _exit(1);
 
         /* Nothing from /etc/ssh or ~/.ssh: every choice is made here. */
         ssh_bind_options_set(b, SSH_BIND_OPTIONS_PROCESS_CONFIG, &no);
@@ -831,7 +837,8 @@ static void configure_bind(ssh_bind b, const NetConfig *cfg) {
                              "aes128-gcm@openssh.com,aes256-gcm@openssh.com,chacha20-poly1305@openssh.com");
         ssh_bind_options_set(b, SSH_BIND_OPTIONS_HMAC_C_S, "hmac-sha2-256-etm@openssh.com,hmac-sha2-512-etm@openssh.com");
         ssh_bind_options_set(b, SSH_BIND_OPTIONS_HMAC_S_C, "hmac-sha2-256-etm@openssh.com,hmac-sha2-512-etm@openssh.com");
-        ssh_bind_options_set(b, SSH_BIND_OPTIONS_HOSTKEY_ALGORITHMS, "ssh-ed25519,ecdsa-sha2-nistp256");
+        if (ssh_bind_options_set(b, SSH_BIND_OPTIONS_HOSTKEY_ALGORITHMS, algorithms) < 0)
+                _exit(1);
         /* Without this, libssh checks no signature type at all. */
         ssh_bind_options_set(b, SSH_BIND_OPTIONS_PUBKEY_ACCEPTED_KEY_TYPES,
                              "ssh-ed25519,ecdsa-sha2-nistp256,ecdsa-sha2-nistp384,ecdsa-sha2-nistp521,"

@@ -41,6 +41,27 @@ static bool key_type_is_ecdsa(enum ssh_keytypes_e t) {
                t == SSH_KEYTYPE_ECDSA_P384 || t == SSH_KEYTYPE_ECDSA_P521;
 }
 
+static const char *const kind_names[_HOST_KEY_KIND_MAX] = {
+        [HOST_KEY_ED25519] = "Ed25519",
+        [HOST_KEY_RSA] = "RSA",
+        [HOST_KEY_ECDSA] = "ECDSA",
+};
+
+static bool key_has_kind(const ssh_key key, HostKeyKind kind) {
+        enum ssh_keytypes_e t = ssh_key_type(key);
+
+        switch (kind) {
+        case HOST_KEY_ED25519:
+                return t == SSH_KEYTYPE_ED25519;
+        case HOST_KEY_RSA:
+                return t == SSH_KEYTYPE_RSA;
+        case HOST_KEY_ECDSA:
+                return key_type_is_ecdsa(t);
+        default:
+                return false;
+        }
+}
+
 static const char *key_type_name(const ssh_key key) {
         enum ssh_keytypes_e t = ssh_key_type(key);
 
@@ -86,7 +107,7 @@ static int key_fingerprint(const ssh_key key, char *ret, size_t size) {
 }
 
 /* Exported private key text; libssh 0.10 writes Ed25519 in OpenSSH format
- * and ECDSA as PKCS#8 PEM, both of which OpenSSH reads. */
+ * and RSA and ECDSA as PEM, all of which OpenSSH reads. */
 static int key_export_private(const ssh_key key, char **ret) {
         _cleanup_erase_ char *out = NULL;
         char *b64 = NULL;
@@ -105,7 +126,7 @@ static int key_export_private(const ssh_key key, char **ret) {
         return 0;
 }
 
-static int host_key_fill(HostKey *hk, ssh_key *key, const char *path) {
+static int host_key_fill(HostKey *hk, ssh_key *key, HostKeyKind kind, const char *path) {
         _cleanup_free_ char *line = NULL, *p = NULL;
         const char *name = key_type_name(*key);
         int r;
@@ -122,6 +143,7 @@ static int host_key_fill(HostKey *hk, ssh_key *key, const char *path) {
         if (!p)
                 return -ENOMEM;
         strcpy(hk->type, name);
+        hk->kind = kind;
         hk->public_line = TAKE_PTR(line);
         hk->path = TAKE_PTR(p);
         hk->key = TAKE_PTR(*key);
@@ -156,22 +178,26 @@ static void host_key_write_pub(int dfd, const char *base, const HostKey *hk) {
                 log_warning_errno(r, "Cannot write %s.pub: %m", hk->path);
 }
 
-static int host_key_generate(int dfd, const char *base, const char *path, bool ecdsa, HostKey *ret) {
+static int host_key_generate(int dfd, const char *base, const char *path, HostKeyKind kind, HostKey *ret) {
+        static const struct { enum ssh_keytypes_e type; int parameter; } how[_HOST_KEY_KIND_MAX] = {
+                [HOST_KEY_ED25519] = { SSH_KEYTYPE_ED25519, 0 },
+                [HOST_KEY_RSA] = { SSH_KEYTYPE_RSA, HOST_KEY_RSA_BITS },
+                [HOST_KEY_ECDSA] = { SSH_KEYTYPE_ECDSA_P256, 256 },
+        };
         _cleanup_(ssh_key_freep) ssh_key key = NULL;
         _cleanup_erase_ char *text = NULL;
         HostKey hk = {};
         int r;
 
-        if (ssh_pki_generate(ecdsa ? SSH_KEYTYPE_ECDSA_P256 : SSH_KEYTYPE_ED25519, ecdsa ? 256 : 0, &key) != SSH_OK ||
-            !key)
-                return log_error_errno(EIO, "Cannot generate %s host key for %s", ecdsa ? "ECDSA" : "Ed25519", path);
+        if (ssh_pki_generate(how[kind].type, how[kind].parameter, &key) != SSH_OK || !key)
+                return log_error_errno(EIO, "Cannot generate %s host key for %s", kind_names[kind], path);
         r = key_export_private(key, &text);
         if (r < 0)
                 return log_error_errno(r, "Cannot export the new host key for %s: %m", path);
         r = write_file_atomic_at(dfd, base, text, strlen(text), 0600);
         if (r < 0)
                 return log_error_errno(r, "Cannot write host key %s: %m", path);
-        r = host_key_fill(&hk, &key, path);
+        r = host_key_fill(&hk, &key, kind, path);
         if (r < 0)
                 return log_error_errno(r, "Cannot describe host key %s: %m", path);
 
@@ -181,12 +207,33 @@ static int host_key_generate(int dfd, const char *base, const char *path, bool e
         return 0;
 }
 
-static int host_key_load_one(const char *path, bool ecdsa, HostKey *ret) {
+/* An RSA key shorter than HOST_KEY_RSA_BITS is refused, not served:
+ * auditors fail it and clients may refuse it. */
+static int host_key_check_rsa(const ssh_key key, const char *path) {
+        _cleanup_free_ char *line = NULL;
+        int r, bits;
+
+        r = key_public_line(key, &line);
+        if (r < 0)
+                return log_error_errno(r, "Cannot read the public part of host key %s: %m", path);
+        bits = pubkey_rsa_bits(line);
+        if (bits < 0)
+                return log_error_errno(bits, "Cannot tell the size of RSA host key %s: %m", path);
+        if (bits < HOST_KEY_RSA_BITS)
+                return log_error_errno(EINVAL, "Host key %s is an RSA key of %d bits; hostd serves RSA host keys of "
+                                       "at least %d bits. Remove it to have a %d-bit key generated at the next "
+                                       "start (clients then need the new pin), or point [SSH] HostKeyRSA= at "
+                                       "a key made with: ssh-keygen -t rsa -b %d -N '' -f FILE",
+                                       path, bits, HOST_KEY_RSA_BITS, HOST_KEY_RSA_BITS, HOST_KEY_RSA_BITS);
+        return bits;
+}
+
+static int host_key_load_one(const char *path, HostKeyKind kind, HostKey *ret) {
         _cleanup_(ssh_key_freep) ssh_key key = NULL;
         _cleanup_erase_ char *text = NULL;
         _cleanup_free_ char *dir = NULL;
         _cleanup_close_ int dfd = -1;
-        const char *slot = ecdsa ? "ECDSA" : "Ed25519", *base;
+        const char *slot = kind_names[kind], *base;
         HostKey hk = {};
         struct stat st;
         int r;
@@ -225,7 +272,7 @@ static int host_key_load_one(const char *path, bool ecdsa, HostKey *ret) {
 
         if (fstatat(dfd, base, &st, AT_SYMLINK_NOFOLLOW) < 0) {
                 if (errno == ENOENT)
-                        return host_key_generate(dfd, base, path, ecdsa, ret);
+                        return host_key_generate(dfd, base, path, kind, ret);
                 return log_error_errno(errno, "Cannot stat host key %s: %m", path);
         }
         if (S_ISLNK(st.st_mode))
@@ -246,12 +293,17 @@ static int host_key_load_one(const char *path, bool ecdsa, HostKey *ret) {
         if (ssh_pki_import_privkey_base64(text, NULL, NULL, NULL, &key) != SSH_OK || !key)
                 return log_error_errno(EBADMSG, "Host key %s is not an unencrypted private key libssh can read "
                                        "(OpenSSH or PEM format)", path);
-        if (ecdsa ? !key_type_is_ecdsa(ssh_key_type(key)) : ssh_key_type(key) != SSH_KEYTYPE_ED25519)
+        if (!key_has_kind(key, kind))
                 return log_error_errno(EINVAL, "Host key %s is configured as the %s host key but holds a key of "
                                        "type %s; point the setting at an %s key, or remove the file to have "
                                        "one generated", path, slot, key_type_name(key), slot);
+        if (kind == HOST_KEY_RSA) {
+                r = host_key_check_rsa(key, path);
+                if (r < 0)
+                        return r;
+        }
 
-        r = host_key_fill(&hk, &key, path);
+        r = host_key_fill(&hk, &key, kind, path);
         if (r < 0)
                 return log_error_errno(r, "Cannot describe host key %s: %m", path);
         host_key_write_pub(dfd, base, &hk);
@@ -271,32 +323,65 @@ void host_keys_done(HostKeys *k) {
         *k = (HostKeys) {};
 }
 
-int host_keys_load(const char *ed25519_path, const char *ecdsa_path, HostKeys *ret) {
+int host_keys_load(const char *ed25519_path, const char *rsa_path, const char *ecdsa_path, HostKeys *ret) {
         _cleanup_(host_keys_done) HostKeys k = {};
+        const char *paths[_HOST_KEY_KIND_MAX] = {
+                [HOST_KEY_ED25519] = ed25519_path,
+                [HOST_KEY_RSA] = rsa_path,
+                [HOST_KEY_ECDSA] = ecdsa_path,
+        };
         int r;
 
         if (!ed25519_path)
                 return log_error_errno(EINVAL, "No Ed25519 host key path configured");
-        if (streq_ptr(ed25519_path, ecdsa_path))
-                return log_error_errno(EINVAL, "The Ed25519 and ECDSA host keys are both configured as %s; "
-                                       "they need separate files", ed25519_path);
+        for (HostKeyKind a = 0; a < _HOST_KEY_KIND_MAX; a++)
+                for (HostKeyKind b = a + 1; b < _HOST_KEY_KIND_MAX; b++)
+                        if (paths[a] && streq_ptr(paths[a], paths[b]))
+                                return log_error_errno(EINVAL, "The %s and %s host keys are both configured as %s; "
+                                                       "they need separate files", kind_names[a], kind_names[b],
+                                                       paths[a]);
 
-        r = host_key_load_one(ed25519_path, false, &k.keys[0]);
-        if (r < 0)
-                return r;
-        k.n = 1;
-        if (ecdsa_path) {
-                r = host_key_load_one(ecdsa_path, true, &k.keys[1]);
+        /* In this order, which is the order of preference in known_hosts
+         * and of the algorithms offered. */
+        for (HostKeyKind kind = 0; kind < _HOST_KEY_KIND_MAX; kind++) {
+                if (!paths[kind])
+                        continue;
+                r = host_key_load_one(paths[kind], kind, &k.keys[k.n]);
                 if (r < 0)
                         return r;
-                k.n = 2;
+                k.n++;
         }
         *ret = k;
         k = (HostKeys) {};
         return 0;
 }
 
-int host_keys_default_paths(const char *state_dir, char **ret_ed25519, char **ret_ecdsa) {
+const char *host_keys_path(const HostKeys *k, HostKeyKind kind) {
+        for (size_t i = 0; k && i < k->n; i++)
+                if (k->keys[i].kind == kind)
+                        return k->keys[i].path;
+        return NULL;
+}
+
+int host_keys_algorithms(const HostKeys *k, char *buf, size_t size) {
+        size_t l = 0;
+
+        if (!k || k->n == 0 || size == 0)
+                return -EINVAL;
+        buf[0] = 0;
+        for (size_t i = 0; i < k->n; i++) {
+                /* An RSA key signs with SHA-2 only: ssh-rsa means SHA-1. */
+                const char *alg = k->keys[i].kind == HOST_KEY_RSA ? "rsa-sha2-512,rsa-sha2-256" : k->keys[i].type;
+                int n = snprintf(buf + l, size - l, "%s%s", l > 0 ? "," : "", alg);
+
+                if (n < 0 || (size_t) n >= size - l)
+                        return -ENOBUFS;
+                l += (size_t) n;
+        }
+        return 0;
+}
+
+int host_keys_default_paths(const char *state_dir, char **ret_ed25519, char **ret_rsa) {
         _cleanup_free_ char *a = NULL, *b = NULL;
 
         if (isempty(state_dir))
@@ -306,12 +391,12 @@ int host_keys_default_paths(const char *state_dir, char **ret_ed25519, char **re
                 a = NULL;
                 return -ENOMEM;
         }
-        if (asprintf(&b, "%s/host-keys/ssh_host_ecdsa_key", state_dir) < 0) {
+        if (asprintf(&b, "%s/host-keys/ssh_host_rsa_key", state_dir) < 0) {
                 b = NULL;
                 return -ENOMEM;
         }
         *ret_ed25519 = TAKE_PTR(a);
-        *ret_ecdsa = TAKE_PTR(b);
+        *ret_rsa = TAKE_PTR(b);
         return 0;
 }
 

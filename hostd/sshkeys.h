@@ -13,33 +13,53 @@
 
 #include "macros.h"
 
+/* RSA host keys are generated with this many bits, and shorter ones refused. */
+#define HOST_KEY_RSA_BITS 3072
+
+typedef enum HostKeyKind {
+        HOST_KEY_ED25519,
+        HOST_KEY_RSA,             /* served as rsa-sha2-512 and rsa-sha2-256, never ssh-rsa (SHA-1) */
+        HOST_KEY_ECDSA,           /* only if configured */
+        _HOST_KEY_KIND_MAX,
+} HostKeyKind;
+
 typedef struct HostKey {
         ssh_key key;              /* private key, owned: SSH_BIND_OPTIONS_IMPORT_KEY takes
                                    * ownership, so hand libssh ssh_key_dup(key) */
-        char type[32];            /* "ssh-ed25519", "ecdsa-sha2-nistp256" */
+        HostKeyKind kind;
+        char type[32];            /* "ssh-ed25519", "ssh-rsa", "ecdsa-sha2-nistp256" */
         char *public_line;        /* "TYPE BASE64" */
         char fingerprint[128];    /* "SHA256:..." as ssh-keygen -l prints */
         char *path;               /* the private key file */
 } HostKey;
 
 typedef struct HostKeys {
-        HostKey keys[2];          /* [0] Ed25519, [1] ECDSA if configured */
+        HostKey keys[_HOST_KEY_KIND_MAX];   /* Ed25519, then RSA and ECDSA if configured */
         size_t n;
 } HostKeys;
 
 /* Loads the host keys, generating any that do not exist yet (with PATH.pub
- * next to it, 0644, for operators to pin).  An existing key file must be a
- * regular file (not a symlink) owned by root with no group/other access, in
- * a directory only root can write, and hold a key of the slot's type
- * (the ECDSA slot accepts any NIST curve; generation uses P-256).
- * ecdsa_path may be NULL for an Ed25519-only server.  Paths are absolute.
- * On failure the error has been logged and *ret is untouched. */
-int host_keys_load(const char *ed25519_path, const char *ecdsa_path, HostKeys *ret);
+ * next to it, 0644, for operators to pin): Ed25519, RSA of
+ * HOST_KEY_RSA_BITS, ECDSA P-256.  An existing key file must be a regular
+ * file (not a symlink) owned by root with no group/other access, in a
+ * directory only root can write, and hold a key of the slot's type (the
+ * ECDSA slot accepts any NIST curve; an RSA key needs HOST_KEY_RSA_BITS or
+ * more).  rsa_path and ecdsa_path may be NULL: no such key.  Paths are
+ * absolute.  On failure the error has been logged and *ret is untouched. */
+int host_keys_load(const char *ed25519_path, const char *rsa_path, const char *ecdsa_path, HostKeys *ret);
 void host_keys_done(HostKeys *k);
 
-/* "<state_dir>/host-keys/ssh_host_ed25519_key" and "..._ecdsa_key", for
- * when the policy leaves HostKeyEd25519=/HostKeyECDSA= empty. */
-int host_keys_default_paths(const char *state_dir, char **ret_ed25519, char **ret_ecdsa);
+/* The file of the loaded key of that kind, or NULL. */
+const char *host_keys_path(const HostKeys *k, HostKeyKind kind);
+
+/* The host key algorithms to offer for the loaded keys, comma-separated, in
+ * their order: "ssh-ed25519,rsa-sha2-512,rsa-sha2-256[,ecdsa-sha2-nistpNNN]". */
+int host_keys_algorithms(const HostKeys *k, char *buf, size_t size);
+
+/* "<state_dir>/host-keys/ssh_host_ed25519_key" and "..._rsa_key", for when
+ * the policy leaves HostKeyEd25519=/HostKeyRSA= empty.  ECDSA has no
+ * default: it is served only when HostKeyECDSA= names a file. */
+int host_keys_default_paths(const char *state_dir, char **ret_ed25519, char **ret_rsa);
 
 /* [{"type": "...", "fingerprint": "SHA256:...", "public_key": "TYPE BASE64"}] */
 int host_keys_to_json(const HostKeys *k, json_object **ret);

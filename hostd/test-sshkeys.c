@@ -141,7 +141,7 @@ static void test_default_paths(void) {
 
         CHECK(host_keys_default_paths("/var/lib/hostd", &a, &b) == 0);
         CHECK(streq_ptr(a, "/var/lib/hostd/host-keys/ssh_host_ed25519_key"));
-        CHECK(streq_ptr(b, "/var/lib/hostd/host-keys/ssh_host_ecdsa_key"));
+        CHECK(streq_ptr(b, "/var/lib/hostd/host-keys/ssh_host_rsa_key"));
         CHECK(host_keys_default_paths("", &a, &b) == -EINVAL);
 }
 
@@ -227,16 +227,92 @@ static void test_json(const HostKeys *k) {
         }
 }
 
+/* The defaults: Ed25519 and RSA-3072, no ECDSA; the algorithms offered
+ * follow the keys and never include ssh-rsa (SHA-1 signatures). */
+static void test_default_set(const char *state) {
+        _cleanup_free_ char *ed = NULL, *rsa = NULL, *ec = path_join(state, "host-keys/ssh_host_ecdsa_key"),
+                            *out = NULL;
+        HostKeys k = {};
+        char algs[256];
+
+        CHECK(host_keys_default_paths(state, &ed, &rsa) == 0);
+        CHECK(host_keys_load(ed, rsa, NULL, &k) == 0);
+        CHECK(k.n == 2);
+        CHECK(k.n == 2 && streq(k.keys[0].type, "ssh-ed25519") && k.keys[0].kind == HOST_KEY_ED25519);
+        CHECK(k.n == 2 && streq(k.keys[1].type, "ssh-rsa") && k.keys[1].kind == HOST_KEY_RSA);
+        CHECK(k.n == 2 && pubkey_rsa_bits(k.keys[1].public_line) == HOST_KEY_RSA_BITS);
+        CHECK(file_mode(rsa) == 0600);
+        /* What an operator checks: ssh-keygen reads it and says 3072. */
+        CHECK(run(&out, "ssh-keygen -l -f '%s' 2>/dev/null", rsa) == 0);
+        CHECK_MSG(out && startswith(out, "3072 SHA256:") && strstr(out, "(RSA)"), "ssh-keygen -l: %s", str_or_null(out));
+        CHECK(access(ec, F_OK) < 0 && errno == ENOENT);
+        CHECK(host_keys_path(&k, HOST_KEY_RSA) && streq(host_keys_path(&k, HOST_KEY_RSA), rsa));
+        CHECK(host_keys_path(&k, HOST_KEY_ECDSA) == NULL);
+        CHECK(host_keys_algorithms(&k, algs, sizeof(algs)) == 0);
+        CHECK_MSG(streq(algs, "ssh-ed25519,rsa-sha2-512,rsa-sha2-256"), "%s", algs);
+        CHECK(host_keys_algorithms(&k, algs, 20) == -ENOBUFS);
+        host_keys_done(&k);
+
+        /* ECDSA when asked for, last. */
+        CHECK(host_keys_load(ed, rsa, ec, &k) == 0);
+        CHECK(k.n == 3 && streq(k.keys[2].type, "ecdsa-sha2-nistp256") && k.keys[2].kind == HOST_KEY_ECDSA);
+        CHECK(host_keys_algorithms(&k, algs, sizeof(algs)) == 0);
+        CHECK_MSG(streq(algs, "ssh-ed25519,rsa-sha2-512,rsa-sha2-256,ecdsa-sha2-nistp256"), "%s", algs);
+        for (size_t i = 0; i < k.n; i++)
+                check_fingerprint(&k.keys[i]);
+        host_keys_done(&k);
+
+        /* Without RSA (a caller's choice; hostd always has one). */
+        CHECK(host_keys_load(ed, NULL, NULL, &k) == 0);
+        CHECK(host_keys_algorithms(&k, algs, sizeof(algs)) == 0);
+        CHECK(streq(algs, "ssh-ed25519"));
+        host_keys_done(&k);
+}
+
+/* An RSA key under HOST_KEY_RSA_BITS is refused, whoever made it. */
+static void test_rsa_size(void) {
+        _cleanup_free_ char *d = path_join(tmpdir, "rsa-size"), *ed = path_join(d, "ed"), *r2048 = path_join(d, "rsa2048"),
+                            *r3072 = path_join(d, "rsa3072"), *r4096 = path_join(d, "rsa4096"), *ec = path_join(d, "ecdsa");
+        HostKeys k = {};
+
+        CHECK(mkdir(d, 0700) == 0);
+        keygen("-t ed25519", ed);
+        keygen("-t rsa -b 2048", r2048);
+        keygen("-t rsa -b 3072", r3072);
+        keygen("-t rsa -b 4096", r4096);
+        keygen("-t ecdsa -b 256", ec);
+
+        CHECK(host_keys_load(ed, r2048, NULL, &k) == -EINVAL);
+        CHECK(k.n == 0);
+        CHECK(host_keys_load(ed, r3072, NULL, &k) == 0);
+        CHECK(k.n == 2 && pubkey_rsa_bits(k.keys[1].public_line) == 3072);
+        if (k.n == 2)
+                check_fingerprint(&k.keys[1]);
+        host_keys_done(&k);
+        CHECK(host_keys_load(ed, r4096, NULL, &k) == 0);
+        CHECK(k.n == 2 && pubkey_rsa_bits(k.keys[1].public_line) == 4096);
+        host_keys_done(&k);
+        CHECK(host_keys_load(ed, ec, NULL, &k) == -EINVAL);             /* ECDSA in the RSA slot */
+        CHECK(host_keys_load(ed, r3072, r3072, &k) == -EINVAL);         /* one file for two slots */
+        CHECK(host_keys_load(ed, NULL, r3072, &k) == -EINVAL);          /* RSA in the ECDSA slot */
+        CHECK(k.n == 0);
+
+        CHECK(pubkey_rsa_bits("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIG") == -EINVAL);
+        CHECK(pubkey_rsa_bits("ssh-rsa !!!!") == -EINVAL);
+        CHECK(pubkey_rsa_bits(NULL) == -EINVAL);
+}
+
 static void test_host_keys(void) {
         _cleanup_free_ char *state = path_join(tmpdir, "state"), *ed = NULL, *ec = NULL, *dir = NULL,
-                            *pubtext = NULL, *edpub = NULL;
+                            *pubtext = NULL, *edpub = NULL, *rsa_default = NULL;
         HostKeys k = {}, k2 = {};
 
-        CHECK(host_keys_default_paths(state, &ed, &ec) == 0);
+        CHECK(host_keys_default_paths(state, &ed, &rsa_default) == 0);
+        ec = path_join(state, "host-keys/ssh_host_ecdsa_key");
         dir = path_join(state, "host-keys");
 
-        /* First start: both generated. */
-        CHECK(host_keys_load(ed, ec, &k) == 0);
+        /* First start: Ed25519 and, configured here, ECDSA generated. */
+        CHECK(host_keys_load(ed, NULL, ec, &k) == 0);
         CHECK(k.n == 2);
         CHECK(file_mode(dir) == 0700);
         CHECK(file_mode(ed) == 0600);
@@ -264,7 +340,7 @@ static void test_host_keys(void) {
         CHECK(pubtext && pubtext[strlen(pubtext) - 1] == '\n');
 
         /* Second start: the same keys. */
-        CHECK(host_keys_load(ed, ec, &k2) == 0);
+        CHECK(host_keys_load(ed, NULL, ec, &k2) == 0);
         CHECK(k2.n == 2);
         for (size_t i = 0; i < 2 && i < k2.n; i++) {
                 CHECK(streq(k.keys[i].fingerprint, k2.keys[i].fingerprint));
@@ -274,7 +350,7 @@ static void test_host_keys(void) {
 
         /* A lost .pub is written again. */
         CHECK(unlink(edpub) == 0);
-        CHECK(host_keys_load(ed, NULL, &k2) == 0);
+        CHECK(host_keys_load(ed, NULL, NULL, &k2) == 0);
         CHECK(k2.n == 1);
         CHECK(file_mode(edpub) == 0644);
         host_keys_done(&k2);
@@ -284,23 +360,23 @@ static void test_host_keys(void) {
 
         /* Refusals. */
         CHECK(chmod(ed, 0644) == 0);
-        CHECK(host_keys_load(ed, ec, &k2) == -EPERM);
+        CHECK(host_keys_load(ed, NULL, ec, &k2) == -EPERM);
         CHECK(chmod(ed, 0640) == 0);
-        CHECK(host_keys_load(ed, ec, &k2) == -EPERM);
+        CHECK(host_keys_load(ed, NULL, ec, &k2) == -EPERM);
         CHECK(chmod(ed, 0600) == 0);
         CHECK(chmod(ec, 0604) == 0);
-        CHECK(host_keys_load(ed, ec, &k2) == -EPERM);
+        CHECK(host_keys_load(ed, NULL, ec, &k2) == -EPERM);
         CHECK(chmod(ec, 0600) == 0);
 
         CHECK(chmod(dir, 0770) == 0);
-        CHECK(host_keys_load(ed, ec, &k2) == -EPERM);
+        CHECK(host_keys_load(ed, NULL, ec, &k2) == -EPERM);
         CHECK(chmod(dir, 0700) == 0);
 
-        CHECK(host_keys_load(ed, ed, &k2) == -EINVAL);                  /* one file for both */
-        CHECK(host_keys_load(ec, NULL, &k2) == -EINVAL);                /* ECDSA in the Ed25519 slot */
-        CHECK(host_keys_load(ed, ed, &k2) == -EINVAL);
-        CHECK(host_keys_load("relative/key", NULL, &k2) == -EINVAL);
-        CHECK(host_keys_load(NULL, NULL, &k2) == -EINVAL);
+        CHECK(host_keys_load(ed, NULL, ed, &k2) == -EINVAL);                  /* one file for both */
+        CHECK(host_keys_load(ec, NULL, NULL, &k2) == -EINVAL);                /* ECDSA in the Ed25519 slot */
+        CHECK(host_keys_load(ed, NULL, ed, &k2) == -EINVAL);
+        CHECK(host_keys_load("relative/key", NULL, NULL, &k2) == -EINVAL);
+        CHECK(host_keys_load(NULL, NULL, NULL, &k2) == -EINVAL);
         CHECK(k2.n == 0);
 
         {
@@ -308,20 +384,20 @@ static void test_host_keys(void) {
 
                 CHECK(mkdir(sdir, 0700) == 0);
                 CHECK(symlink(ed, slink) == 0);
-                CHECK(host_keys_load(slink, NULL, &k2) == -ELOOP);
+                CHECK(host_keys_load(slink, NULL, NULL, &k2) == -ELOOP);
         }
         {
                 _cleanup_free_ char *ldir = path_join(tmpdir, "linkdir"), *lkey = path_join(ldir, "ssh_host_ed25519_key");
                 int r;
 
                 CHECK(symlink(dir, ldir) == 0);
-                r = host_keys_load(lkey, NULL, &k2);
+                r = host_keys_load(lkey, NULL, NULL, &k2);
                 CHECK_MSG(r == -ELOOP || r == -ENOTDIR, "r=%d", r);
         }
         {
                 /* Missing directories under a symlinked one are refused too. */
                 _cleanup_free_ char *deep = path_join(tmpdir, "linkdir/sub/ssh_host_ed25519_key");
-                CHECK(host_keys_load(deep, NULL, &k2) == -ENOTDIR);
+                CHECK(host_keys_load(deep, NULL, NULL, &k2) == -ENOTDIR);
         }
         {
                 _cleanup_free_ char *wdir = path_join(tmpdir, "wrong"), *rsa = path_join(wdir, "rsa_key"),
@@ -331,13 +407,13 @@ static void test_host_keys(void) {
                 keygen("-t rsa -b 3072", rsa);
                 keygen("-t ed25519", edk);
                 keygen("-t ecdsa -b 384", ecdk);
-                CHECK(host_keys_load(rsa, NULL, &k2) == -EINVAL);       /* RSA in the Ed25519 slot */
-                CHECK(host_keys_load(edk, rsa, &k2) == -EINVAL);        /* RSA in the ECDSA slot */
-                CHECK(host_keys_load(edk, edk, &k2) == -EINVAL);
+                CHECK(host_keys_load(rsa, NULL, NULL, &k2) == -EINVAL); /* RSA in the Ed25519 slot */
+                CHECK(host_keys_load(edk, NULL, rsa, &k2) == -EINVAL);  /* RSA in the ECDSA slot */
+                CHECK(host_keys_load(edk, NULL, edk, &k2) == -EINVAL);
                 CHECK(k2.n == 0);
 
                 /* Keys made by ssh-keygen (OpenSSH format) load, fingerprints agree. */
-                CHECK(host_keys_load(edk, ecdk, &k2) == 0);
+                CHECK(host_keys_load(edk, NULL, ecdk, &k2) == 0);
                 CHECK(k2.n == 2);
                 if (k2.n == 2) {
                         CHECK(streq(k2.keys[1].type, "ecdsa-sha2-nistp384"));
@@ -348,12 +424,17 @@ static void test_host_keys(void) {
 
                 /* Not a key at all. */
                 write_text(edk, "hello\n", 0600);
-                CHECK(host_keys_load(edk, NULL, &k2) == -EBADMSG);
+                CHECK(host_keys_load(edk, NULL, NULL, &k2) == -EBADMSG);
         }
 
         host_keys_done(&k);
         CHECK(k.n == 0);
         host_keys_done(&k);     /* idempotent */
+
+        {
+                _cleanup_free_ char *fresh = path_join(tmpdir, "state-default");
+                test_default_set(fresh);
+        }
 }
 
 static void test_job_key(void) {
@@ -576,6 +657,7 @@ int main(void) {
 
         test_default_paths();
         test_host_keys();
+        test_rsa_size();
         test_job_key();
         test_authorized_keys();
 

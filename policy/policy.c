@@ -317,6 +317,7 @@ static const PolicyKey keys[] = {
         { "Listen", "ControllerSources", KEY_CIDRS, FIELD(controller_sources) },
 
         { "SSH", "HostKeyEd25519", KEY_PATH, FIELD(host_key_ed25519), .optional = true },
+        { "SSH", "HostKeyRSA", KEY_PATH, FIELD(host_key_rsa), .optional = true },
         { "SSH", "HostKeyECDSA", KEY_PATH, FIELD(host_key_ecdsa), .optional = true },
         { "SSH", "ControllerUser", KEY_USER, FIELD(controller_user) },
         { "SSH", "ControllerKeys", KEY_PATH, FIELD(controller_keys), .optional = true },

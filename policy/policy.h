@@ -43,7 +43,8 @@ typedef struct Policy {
 
         /* [SSH] */
         char *host_key_ed25519;      /* HostKeyEd25519=, NULL = <state>/host-keys/ssh_host_ed25519_key */
-        char *host_key_ecdsa;        /* HostKeyECDSA=,   NULL = <state>/host-keys/ssh_host_ecdsa_key */
+        char *host_key_rsa;          /* HostKeyRSA=,     NULL = <state>/host-keys/ssh_host_rsa_key */
+        char *host_key_ecdsa;        /* HostKeyECDSA=,   NULL = no ECDSA host key */
         char *controller_user;       /* ControllerUser= */
         char *controller_keys;       /* ControllerKeys=, authorized_keys file, NULL = none */
         uint32_t max_startups;       /* MaxStartups= */

@@ -158,7 +158,7 @@ static void test_default(void) {
         CHECK_MSG(p->listen_port == 2222, "port %u", p->listen_port);
         CHECK_MSG(!p->advertise_address, "advertise_address set");
         CHECK_MSG(strv_length(p->controller_sources) == 0, "controller_sources not empty");
-        CHECK_MSG(!p->host_key_ed25519 && !p->host_key_ecdsa, "host keys set");
+        CHECK_MSG(!p->host_key_ed25519 && !p->host_key_rsa && !p->host_key_ecdsa, "host keys set");
         CHECK_STR(p->controller_user, "controller");
         CHECK_MSG(!p->controller_keys, "controller_keys set");
         CHECK_MSG(p->max_startups == 100 && p->per_source_max_startups == 10, "startups %u %u",
@@ -222,6 +222,7 @@ static const char full_file[] =
         "ControllerSources=10.0.0.0/8   2001:db8::/32\t192.0.2.7/32\n"
         "[SSH]\n"
         "HostKeyEd25519=/etc/hostd//keys/./ed25519\n"
+        "HostKeyRSA=/etc/hostd/keys/rsa\n"
         "HostKeyECDSA=/etc/hostd/keys/ecdsa/\n"
         "ControllerUser=ci_ctl\n"
         "ControllerKeys=/etc/hostd/controller.keys\n"
@@ -277,6 +278,7 @@ static void test_full_file(void) {
         CHECK_STR(p->controller_sources[1], "2001:db8::/32");
         CHECK_STR(p->controller_sources[2], "192.0.2.7/32");
         CHECK_STR(p->host_key_ed25519, "/etc/hostd/keys/ed25519");
+        CHECK_STR(p->host_key_rsa, "/etc/hostd/keys/rsa");
         CHECK_STR(p->host_key_ecdsa, "/etc/hostd/keys/ecdsa");
         CHECK_STR(p->controller_user, "ci_ctl");
         CHECK_STR(p->controller_keys, "/etc/hostd/controller.keys");

@@ -22,6 +22,8 @@ packages=(
         qemu-user-static python3-jsonschema
         # the Debian package, which the VM tier installs
         debhelper dpkg-dev
+        # a third-party audit of the SSH algorithms hostd offers (test-ssh-hostkeys)
+        ssh-audit
 )
 
 if [ "$(id -u)" -ne 0 ]; then

@@ -113,6 +113,26 @@ start_hostd() {
         return 1
 }
 
+# For a start that should fail: starts hostd like start_hostd and returns 1
+# with its exit status in HOSTD_RC once it has exited, or 0 (HOSTD_PID set)
+# if it came up after all.
+start_hostd_expect_exit() {
+        : >"$LOG"
+        "$HOSTD" --state-dir "$STATE" --control-socket "$SOCK" --listen "127.0.0.1:$PORT" \
+                --set UIDPool.Start="$UID_POOL_START" --set UIDPool.Ranges=16 --log-target stderr "$@" >>"$LOG" 2>&1 &
+        HOSTD_PID=$!
+        for _ in $(seq 1 600); do
+                kill -0 "$HOSTD_PID" 2>/dev/null || break
+                "$HOSTCTL" --json capacity >/dev/null 2>&1 && return 0
+                sleep 0.1
+        done
+        kill -0 "$HOSTD_PID" 2>/dev/null && return 0
+        HOSTD_RC=0
+        wait "$HOSTD_PID" || HOSTD_RC=$?
+        HOSTD_PID=
+        return 1
+}
+
 stop_hostd() {
         [ -n "$HOSTD_PID" ] || return 0
         kill -TERM "$HOSTD_PID" 2>/dev/null || true

@@ -13,27 +13,15 @@ mkdir -m 0700 "$PRIVATE"
 STATE="$PRIVATE/state"
 
 # ---- refused at start ----------------------------------------------------------------
-: >"$LOG"
-"$HOSTD" --state-dir "$STATE" --control-socket "$SOCK" --listen "127.0.0.1:$PORT" \
-        --set UIDPool.Start="$UID_POOL_START" --set UIDPool.Ranges=16 --log-target stderr >>"$LOG" 2>&1 &
-HOSTD_PID=$!
-for _ in $(seq 1 600); do
-        kill -0 "$HOSTD_PID" 2>/dev/null || break
-        "$HOSTCTL" --json capacity >/dev/null 2>&1 && break
-        sleep 0.1
-done
-if kill -0 "$HOSTD_PID" 2>/dev/null; then
+if start_hostd_expect_exit; then
         fail "hostd started on a state dir under a 0700 directory"
         out=$("$HOSTCTL" allocate --owner t/a --platform "$PLATFORM" 2>&1) && rc=0 || rc=$?
         echo "allocate: exit $rc: $out"
         check "allocate names the directory rather than a bare internal error" grep -qF "$PRIVATE " <<<"$out"
         stop_hostd || true
 else
-        rc=0
-        wait "$HOSTD_PID" || rc=$?
-        HOSTD_PID=
         cat "$LOG"
-        check "hostd exits with status 78 (EX_CONFIG)" [ "$rc" = 78 ]
+        check "hostd exits with status 78 (EX_CONFIG)" [ "$HOSTD_RC" = 78 ]
         check "the log names the directory and its mode" grep -qF "$PRIVATE (mode 0700) may not be searched" "$LOG"
         check "the log gives the fix" grep -qF "chmod o+x $PRIVATE, or choose another --state-dir" "$LOG"
 fi
