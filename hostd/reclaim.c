@@ -20,10 +20,37 @@
 
 #define KILL_ROUNDS 200
 
-static bool proc_matches(int proc_fd, const char *pid, const char *job_comm, uint32_t uid_base) {
+/* Whether the process (its /proc directory) is alive and has any of its
+ * real, effective, saved or fs uid in [start, end). */
+static bool live_with_uid_in(int pid_fd, uint64_t start, uint64_t end) {
         _cleanup_free_ char *status = NULL;
-        _cleanup_close_ int fd = -1;
         const char *p;
+
+        if (read_file_at(pid_fd, "status", 64 * 1024, true, &status, NULL) < 0)
+                return false;
+        /* A zombie is already dead: no files, no mounts, nothing it can do;
+         * kill() "succeeds" on it forever, until its parent reaps it. */
+        p = strstr(status, "\nState:\t");
+        if (p && (p[8] == 'Z' || p[8] == 'X'))
+                return false;
+        p = strstr(status, "\nUid:");
+        if (!p)
+                return false;
+        p += 5;
+        for (int i = 0; i < 4; i++) {
+                char *next;
+                unsigned long u = strtoul(p, &next, 10);
+                if (next == p)
+                        break;
+                if (u >= start && u < end)
+                        return true;
+                p = next;
+        }
+        return false;
+}
+
+static bool proc_matches(int proc_fd, const char *pid, const char *job_comm, uint32_t uid_base) {
+        _cleanup_close_ int fd = -1;
         char comm[64];
         ssize_t k;
 
@@ -39,28 +66,7 @@ static bool proc_matches(int proc_fd, const char *pid, const char *job_comm, uin
                                 return true;
                 }
         }
-        if (uid_base == 0 || read_file_at(fd, "status", 64 * 1024, true, &status, NULL) < 0)
-                return false;
-        /* A zombie is already dead: no files, no mounts, nothing it can do;
-         * kill() "succeeds" on it forever, until its parent reaps it. */
-        p = strstr(status, "\nState:\t");
-        if (p && (p[8] == 'Z' || p[8] == 'X'))
-                return false;
-        /* Any of real, effective, saved or fs uid in the range. */
-        p = strstr(status, "\nUid:");
-        if (!p)
-                return false;
-        p += 5;
-        for (int i = 0; i < 4; i++) {
-                char *end;
-                unsigned long u = strtoul(p, &end, 10);
-                if (end == p)
-                        break;
-                if (u >= uid_base && u < (unsigned long) uid_base + 65536)
-                        return true;
-                p = end;
-        }
-        return false;
+        return uid_base != 0 && live_with_uid_in(fd, uid_base, (uint64_t) uid_base + 65536);
 }
 
 int reclaim_kill_job_processes(const char *job, uint32_t uid_base) {
@@ -180,8 +186,8 @@ static bool holds(int proc_fd, const char *pid, const ReclaimTarget *t) {
                         continue;
                 target[k] = 0;
                 /* "mnt:[4026532...]", "user:[...]": a namespace descriptor. */
-                if (strstr(target, ":[") && !startswith(target, "socket:") && !startswith(target, "pipe:") &&
-                    !startswith(target, "anon_inode:")) {
+                if (target[0] != '/' && strstr(target, ":[") && !startswith(target, "socket:") &&
+                    !startswith(target, "pipe:") && !startswith(target, "anon_inode:")) {
                         _cleanup_close_ int nsfd = -1;
 
                         if (pidfd < 0)
@@ -198,18 +204,9 @@ static bool holds(int proc_fd, const char *pid, const ReclaimTarget *t) {
 }
 
 static bool uid_in_pool(int proc_fd, const char *pid, const ReclaimTarget *t) {
-        _cleanup_free_ char *status = NULL;
         _cleanup_close_ int fd = openat(proc_fd, pid, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        const char *p;
-        unsigned long u;
 
-        if (fd < 0 || read_file_at(fd, "status", 64 * 1024, true, &status, NULL) < 0)
-                return false;
-        p = strstr(status, "\nUid:");
-        if (!p)
-                return false;
-        u = strtoul(p + 5, NULL, 10);
-        return u >= t->pool_start && u < t->pool_end;
+        return fd >= 0 && live_with_uid_in(fd, t->pool_start, t->pool_end);
 }
 
 int reclaim_kill_holders(const ReclaimTarget *t, unsigned *ret_killed, pid_t *ret_other) {
