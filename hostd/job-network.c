@@ -367,6 +367,27 @@ static void log_output(const Job *j, int level, char *buf) {
                         log_job(level, j->id, j->owner, "pasta: %s", line);
 }
 
+/* Whether pid's cgroup v2 path ("0::/a/b") is the end of the cgroupfs
+ * directory cgroup. */
+static bool in_cgroup(pid_t pid, const char *cgroup) {
+        _cleanup_free_ char *text = NULL;
+        char path[64];
+        const char *line, *end;
+        size_t l, cl = strlen(cgroup);
+
+        snprintf(path, sizeof(path), "/proc/%d/cgroup", (int) pid);
+        if (read_file_at(AT_FDCWD, path, PROC_FILE_MAX, false, &text, NULL) < 0)
+                return false;
+        line = startswith(text, "0::") ? text + 3 : strstr(text, "\n0::");
+        if (!line)
+                return false;
+        if (line != text + 3)
+                line += 4;
+        end = strchrnul(line, '\n');
+        l = (size_t) (end - line);
+        return l > 1 && l <= cl && strneq(cgroup + cl - l, line, l);
+}
+
 static int start_pasta(sd_event *event, const Job *j, int job_fd, const char *job_dir, const char *cgroup) {
         _cleanup_close_ int net = -1, user = -1, out_r = -1, out_w = -1;
         char pid_file[4096], procs[4096], out[PASTA_OUTPUT_MAX];
@@ -420,6 +441,9 @@ static int start_pasta(sd_event *event, const Job *j, int job_fd, const char *jo
         if (r < 0)
                 return log_job_full_errno(LOG_ERR, r, j->id, j->owner, "%s wrote no usable pid file: %m", pasta);
         watch_pasta(event, daemon_pid, j->id);
+        if (cgroup && !in_cgroup(daemon_pid, cgroup))
+                log_job(LOG_WARNING, j->id, j->owner, "pasta (pid %d) runs outside the job's cgroup %s: its CPU and "
+                        "memory are not counted as the job's", (int) daemon_pid, cgroup);
         log_job(LOG_INFO, j->id, j->owner, "Private network up: pasta pid %d", (int) daemon_pid);
         return 0;
 }
@@ -427,7 +451,7 @@ static int start_pasta(sd_event *event, const Job *j, int job_fd, const char *jo
 int job_network_start(sd_event *event, const Job *j, int job_fd, const char *job_dir, const char *cgroup, bool adopted) {
         _cleanup_close_ int pidfd = -1, net = -1, user = -1;
         struct stat st;
-        pid_t pid;
+        pid_t pid = 0;
         int r;
 
         if (adopted) {
@@ -449,6 +473,11 @@ int job_network_start(sd_event *event, const Job *j, int job_fd, const char *job
                         return 0;
                 }
                 log_job(LOG_NOTICE, j->id, j->owner, "The job's pasta is gone; starting it again");
+                /* The job's sandbox and files are fine: a job without egress
+                 * is better than one marked leaked for want of it. */
+                if (start_pasta(event, j, job_fd, job_dir, cgroup) < 0)
+                        log_job(LOG_ERR, j->id, j->owner, "The job goes on without network egress");
+                return 0;
         }
         return start_pasta(event, j, job_fd, job_dir, cgroup);
 }

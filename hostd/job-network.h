@@ -37,8 +37,9 @@ void job_network_describe(JobNetwork n, json_object *enforcement);
  * j->sandbox_pidfd, already built), in cgroup (absolute cgroupfs path, or
  * NULL), and waits until it has configured the job's interface.  With
  * adopted, finds the running one first and only starts a new one if it is
- * gone; an adopted job without a pid file had no private network and is
- * left alone.  Failures are logged with pasta's own words; -ENONET if
+ * gone (a failure then leaves the job without egress, not failed); an
+ * adopted job without a pid file had no private network and is left
+ * alone.  Failures are logged with pasta's own words; -ENONET if
  * pasta is missing or failed.  hostd reaps
  * the pasta it starts (a subreaper) through event. */
 int job_network_start(sd_event *event, const Job *j, int job_fd, const char *job_dir, const char *cgroup, bool adopted);

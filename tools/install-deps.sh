@@ -8,8 +8,9 @@ packages=(
         meson ninja-build pkg-config gcc libc6-dev
         libsystemd-dev libssh-dev libjson-c-dev libseccomp-dev
         # run time: OpenSSH's sftp-server serves the sftp subsystem (scp, sftp);
-        # mkfs.ext4 and losetup make the per-job disks; podman runs in jobs
-        openssh-sftp-server e2fsprogs mount podman runc uidmap
+        # mkfs.ext4 and losetup make the per-job disks; podman runs in jobs;
+        # pasta (passt) is the egress of jobs under Network=private
+        openssh-sftp-server e2fsprogs mount podman runc uidmap passt
         # tests: a static busybox to build images FROM scratch (no registry)
         busybox-static
         # tests: stock clients, JSON in shell, socket activation, memcheck,

@@ -120,6 +120,9 @@ not() { ! "$@" 2>/dev/null; }
 check "the job's uid on the host cannot signal pasta" not setpriv --reuid="$(juid a)" --regid="$(juid a)" --clear-groups kill -0 "$PA"
 check "the job's uid on the host cannot read pasta's memory" \
         not setpriv --reuid="$(juid a)" --regid="$(juid a)" --clear-groups cat "/proc/$PA/environ"
+if [ "$(jqf '.enforcement.cgroup_manager // "none"' capacity)" != none ]; then
+        check "pasta is in the job's cgroup" [ "$(grep '^0::' "/proc/$PA/cgroup")" = "$(grep '^0::' "/proc/$(janchor a)/cgroup")" ]
+fi
 check "the log names the pasta of each job" log_has "$A.*Private network up: pasta pid $PA"
 
 # Release: b's pasta goes, a's stays.

@@ -53,12 +53,14 @@ echo "build-image: debootstrap bookworm from $MIRROR (a few minutes)" >&2
 
 # Runtime of hostd and of the jobs: libraries hostd links, e2fsprogs and
 # util-linux for the job disks, podman with both OCI runtimes (netavark
-# named: debootstrap does not resolve podman's virtual dependencies), and
-# the tools the build step runs over SSH.
+# named: debootstrap does not resolve podman's virtual dependencies), passt
+# (pasta: the jobs' egress under Network=private), and the tools the build
+# step runs over SSH.
 PKGS=systemd,systemd-sysv,dbus,libpam-systemd,udev,kmod,iproute2,procps,psmisc,util-linux,mount,e2fsprogs
 PKGS=$PKGS,openssh-server,openssh-sftp-server,rsync,busybox-static,ca-certificates
 PKGS=$PKGS,libssh-4,libjson-c5,libseccomp2,libsystemd0
 PKGS=$PKGS,podman,crun,runc,conmon,uidmap,netavark,aardvark-dns,fuse-overlayfs,golang-github-containers-common
+PKGS=$PKGS,passt
 debootstrap --variant=minbase --include="$PKGS" bookworm "$ROOT" "$MIRROR" >"$WORK/debootstrap.log" 2>&1 ||
         { tail -30 "$WORK/debootstrap.log" >&2; exit 1; }
 

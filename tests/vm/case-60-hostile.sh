@@ -238,10 +238,13 @@ echo "hostctl in the job: $(tr '\n' ' ' <<<"$out")"
 check "hostctl inside the job reaches no control socket" grep -q '^status [1-9]' <<<"$out"
 job_rsync "$A" "$VM_DIR/jobs/$A/key" "$(job_host "$A"):$AUD/key"
 door="ssh -F /dev/null -i $AUD/key -p $VM_HOSTD_PORT -o BatchMode=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR"
+# Network=private: the host's loopback (where hostd listens) is the job's
+# gateway address; hostd sees these connections come from 127.0.0.1.
+gw=$(job_ssh "$A" "ip -4 route show default" | awk '{ print $3; exit }')
 check "the job reaches hostd's SSH port as itself (the path works)" \
-        test "$(job_ssh "$A" "$door $(cat "$VM_DIR/jobs/$A/user")@127.0.0.1 echo inside" 2>/dev/null)" = inside
-check_fails "the job is refused as the controller" job_ssh "$A" "$door controller@127.0.0.1 capacity"
-check_fails "the job is refused as the other job's user" job_ssh "$A" "$door $(cat "$VM_DIR/jobs/$B/user")@127.0.0.1 true"
+        test "$(job_ssh "$A" "$door $(cat "$VM_DIR/jobs/$A/user")@$gw echo inside" 2>/dev/null)" = inside
+check_fails "the job is refused as the controller" job_ssh "$A" "$door controller@$gw capacity"
+check_fails "the job is refused as the other job's user" job_ssh "$A" "$door $(cat "$VM_DIR/jobs/$B/user")@$gw true"
 
 # -- other jobs' /proc ---------------------------------------------------------------
 out=$(job_ssh "$A" "ls -d /proc/[0-9]* | wc -l; cat /proc/[0-9]*/cmdline 2>/dev/null | tr '\\0' ' ' | grep -c 'sleep 424[2]\|hostd-sessio[n]' || true
