@@ -395,6 +395,8 @@ static int start_pasta(sd_event *event, const Job *j, int job_fd, const char *jo
         pid_t pid, daemon_pid;
         int r, status;
 
+        uint64_t started = now_usec();
+
         pasta = job_network_helper();
         if (!pasta)
                 return log_job_full_errno(LOG_ERR, ENONET, j->id, j->owner,
@@ -444,7 +446,8 @@ static int start_pasta(sd_event *event, const Job *j, int job_fd, const char *jo
         if (cgroup && !in_cgroup(daemon_pid, cgroup))
                 log_job(LOG_WARNING, j->id, j->owner, "pasta (pid %d) runs outside the job's cgroup %s: its CPU and "
                         "memory are not counted as the job's", (int) daemon_pid, cgroup);
-        log_job(LOG_INFO, j->id, j->owner, "Private network up: pasta pid %d", (int) daemon_pid);
+        log_job(LOG_INFO, j->id, j->owner, "Private network up: pasta pid %d, in %llu ms", (int) daemon_pid,
+                (unsigned long long) (now_usec() - started) / 1000);
         return 0;
 }
 
