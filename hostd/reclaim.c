@@ -49,6 +49,19 @@ static bool live_with_uid_in(int pid_fd, uint64_t start, uint64_t end) {
         return false;
 }
 
+/* The next process of a /proc listing, skipping the other entries: its
+ * pid, with its directory's name in *ret_name; 0 at the end. */
+static pid_t next_process(DIR *d, const char **ret_name) {
+        struct dirent *de;
+
+        while ((de = readdir(d)))
+                if (isdigit((unsigned char) de->d_name[0])) {
+                        *ret_name = de->d_name;
+                        return (pid_t) atoi(de->d_name);
+                }
+        return 0;
+}
+
 static bool proc_matches(int proc_fd, const char *pid, const char *job_comm, uint32_t uid_base) {
         _cleanup_close_ int fd = -1;
         char comm[64];
@@ -81,19 +94,15 @@ int reclaim_kill_job_processes(const char *job, uint32_t uid_base) {
 
         for (int round = 0; round < KILL_ROUNDS; round++) {
                 _cleanup_closedir_ DIR *d = NULL;
-                struct dirent *de;
+                const char *name;
                 unsigned found = 0;
                 int r = opendir_at(proc_fd, &d);
+                pid_t pid;
 
                 if (r < 0)
                         return r;
-                while ((de = readdir(d))) {
-                        pid_t pid;
-
-                        if (!isdigit((unsigned char) de->d_name[0]))
-                                continue;
-                        pid = (pid_t) atoi(de->d_name);
-                        if (pid == getpid() || !proc_matches(proc_fd, de->d_name, job_comm, uid_base))
+                while ((pid = next_process(d, &name)) > 0) {
+                        if (pid == getpid() || !proc_matches(proc_fd, name, job_comm, uid_base))
                                 continue;
                         /* SIGKILL cannot be caught; stopped processes die too. */
                         if (kill(pid, SIGKILL) >= 0)
@@ -213,7 +222,8 @@ int reclaim_kill_holders(const ReclaimTarget *t, unsigned *ret_killed, pid_t *re
         _cleanup_close_ int proc_fd = -1;
         _cleanup_closedir_ DIR *d = NULL;
         unsigned killed = 0, others = 0;
-        struct dirent *de;
+        const char *name;
+        pid_t pid;
         int r;
 
         *ret_killed = 0;
@@ -224,18 +234,13 @@ int reclaim_kill_holders(const ReclaimTarget *t, unsigned *ret_killed, pid_t *re
         r = opendir_at(proc_fd, &d);
         if (r < 0)
                 return r;
-        while ((de = readdir(d))) {
-                pid_t pid;
-
-                if (!isdigit((unsigned char) de->d_name[0]))
-                        continue;
-                pid = (pid_t) atoi(de->d_name);
-                if (pid == getpid() || pid == getppid() || !holds(proc_fd, de->d_name, t))
+        while ((pid = next_process(d, &name)) > 0) {
+                if (pid == getpid() || pid == getppid() || !holds(proc_fd, name, t))
                         continue;
                 /* Only job processes can hold these (nothing else can see
                  * the job's disk or namespaces): end them.  Anything else is
                  * an operator's to look at. */
-                if (uid_in_pool(proc_fd, de->d_name, t)) {
+                if (uid_in_pool(proc_fd, name, t)) {
                         if (kill(pid, SIGKILL) >= 0)
                                 killed++;
                 } else if (others++ == 0)
