@@ -349,14 +349,15 @@ static void send_error(int sock, const char *error) {
         json_object_put(o);
 }
 
-static _noreturn_ void wait_forever(bool reap) {
+/* The init's life: reap the job's orphans until it is killed. */
+static _noreturn_ void reap_forever(void) {
         sigset_t all;
 
         sigfillset(&all);
         sigprocmask(SIG_BLOCK, &all, NULL);
         for (;;) {
                 siginfo_t si;
-                while (reap && waitpid(-1, NULL, WNOHANG) > 0)
+                while (waitpid(-1, NULL, WNOHANG) > 0)
                         ;
                 (void) sigwaitinfo(&all, &si);
         }
@@ -470,7 +471,7 @@ static _noreturn_ void init_main(const SandboxSpec *s, const char *newroot, cons
                 _exit(1);
         (void) prctl(PR_SET_DUMPABLE, 0);
         close_range(0, ~0U, 0);
-        wait_forever(true);
+        reap_forever();
 
 fail:
         send_error(sock, error);
