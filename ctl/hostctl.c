@@ -68,7 +68,7 @@ static const Verb verbs[] = {
         { "jobs",     "",  "Jobs that hold a slot, oldest first", .format = format_jobs },
         { "job",      "ID", "One job, including recently released ones", .required = "ID", .format = format_job },
         { "allocate",
-          "--owner NS/TASKRUN --platform linux/ARCH [--lease DUR] [--public-key KEY]\n"
+          "--owner NS/TASKRUN --platform linux/ARCH[/VARIANT] [--lease DUR] [--public-key KEY]\n"
           "                  [--cpus N] [--memory SIZE] [--disk SIZE]",
           "Create a job (idempotent per --owner)",
           .value_flags = { "--owner", "--platform", "--lease", "--public-key", "--cpus", "--memory", "--disk" },

@@ -14,6 +14,7 @@
 #include "macros.h"
 #include "metrics.h"
 #include "parse-util.h"
+#include "platform.h"
 #include "pubkey.h"
 
 #define API_VERSION "hostd/v1"
@@ -139,20 +140,9 @@ static bool owner_is_valid(const char *s) {
         return true;
 }
 
-static bool platform_is_valid(const char *s) {
-        const char *p = startswith(s, "linux/");
-
-        if (!p || !*p || strlen(s) > 48)
-                return false;
-        for (; *p; p++)
-                if (!islower((unsigned char) *p) && !isdigit((unsigned char) *p) && *p != '/')
-                        return false;
-        return true;
-}
-
 static int platform_check(Daemon *d, const char *platform, ApiError *e) {
         HostMeasurement m;
-        char list[512] = "";
+        char list[512] = "", error[512];
         int r;
 
         r = capacity_measure(d->store->path, d->binfmt_dir, NULL, &m);
@@ -162,16 +152,15 @@ static int platform_check(Daemon *d, const char *platform, ApiError *e) {
                 return 0;
         for (size_t i = 0; i < m.n_emulated; i++)
                 if (streq(platform, m.emulated[i].platform)) {
-                        if (d->policy->allow_emulated)
+                        char reason[512];
+
+                        if (capacity_emulated_allowed(&m.emulated[i], d->policy->allow_emulated, reason, sizeof(reason)))
                                 return 0;
-                        return api_error_set(e, -EOPNOTSUPP, API_ERROR_UNSUPPORTED_PLATFORM,
-                                             "%s is only emulated here (%s) and this host's policy does not allow "
-                                             "emulated jobs ([Platforms] AllowEmulated=no); use a native %s host",
-                                             platform, m.emulated[i].handler, platform);
+                        return api_error_set(e, -EOPNOTSUPP, API_ERROR_UNSUPPORTED_PLATFORM, "%s", reason);
                 }
         snprintf(list, sizeof(list), "%s", m.native_platform);
-        if (d->policy->allow_emulated)
-                for (size_t i = 0; i < m.n_emulated; i++) {
+        for (size_t i = 0; i < m.n_emulated; i++)
+                if (capacity_emulated_allowed(&m.emulated[i], d->policy->allow_emulated, error, sizeof(error))) {
                         size_t l = strlen(list);
                         snprintf(list + l, sizeof(list) - l, ", %s", m.emulated[i].platform);
                 }
@@ -210,6 +199,7 @@ static json_object *enforcement_to_json(const Enforcement *e) {
         json_object_object_add(enf, "seccomp", json_object_new_boolean(e->seccomp));
         json_object_object_add(enf, "disk_quota", json_object_new_boolean(e->disk_quota));
         json_add_string(enf, "podman_runtime", e->runtime);
+        json_add_string(enf, "emulation", e->private_binfmt ? "per-job" : "host-wide");
         if (missing[0]) {
                 snprintf(note, sizeof(note), "not enforced here: %s limits (the cgroup v2 hierarchy%s%s has no such "
                          "controller); jobs run without them", missing, e->cgroup.root[0] ? " at " : "",
@@ -224,6 +214,10 @@ static json_object *enforcement_to_json(const Enforcement *e) {
                         "no disk quota here (no loop devices or mkfs.ext4): a job can fill the state dir's filesystem"));
         if (!e->seccomp)
                 json_object_array_add(notes, json_object_new_string("no seccomp in this kernel: the job filter is not applied"));
+        if (!e->private_binfmt)
+                json_object_array_add(notes, json_object_new_string(
+                        "no binfmt_misc per user namespace in this kernel (Linux < 6.7): AllowEmulated=no only stops "
+                        "allocating emulated jobs; any job can still run foreign binaries through the host's emulators"));
         json_object_object_add(enf, "notes", notes);
         return enf;
 }
@@ -370,7 +364,7 @@ static void verb_allocate(Daemon *d, const Args *a, ApiReplyFn reply, void *user
         };
         ApiError e = {};
         Job *j = NULL;
-        char error[512];
+        char error[512], platform[PLATFORM_MAX + 1];
         int r;
 
         if (!owner_is_valid(req.owner)) {
@@ -379,12 +373,17 @@ static void verb_allocate(Daemon *d, const Args *a, ApiReplyFn reply, void *user
                                                  "'.', '_', ':', '/', '-', at most %d characters)", req.owner, JOB_OWNER_MAX));
                 return;
         }
-        if (!platform_is_valid(req.platform)) {
+        /* podman's forms (linux/arm64/v8, linux/aarch64) name the same
+         * platform as linux/arm64: the job and every answer carry the
+         * normalized form. */
+        if (platform_normalize(req.platform, platform, sizeof(platform)) < 0) {
                 reply(userdata, api_error_answer(API_ERROR_BAD_REQUEST,
-                                                 "--platform '%.64s' is not valid; use linux/ARCH, e.g. linux/amd64 or linux/arm64",
+                                                 "--platform '%.64s' is not valid; use linux/ARCH[/VARIANT], e.g. linux/amd64, "
+                                                 "linux/arm64 or linux/arm64/v8",
                                                  req.platform));
                 return;
         }
+        req.platform = platform;
         if ((r = parse_flag_value("--lease", a->flags[2], parse_duration_sec, "seconds or a duration like 2h", &req.lease_sec, &e)) < 0 ||
             (r = parse_flag_value("--memory", a->flags[5], parse_size, "bytes or a size like 4G", &req.memory, &e)) < 0 ||
             (r = parse_flag_value("--disk", a->flags[6], parse_size, "bytes or a size like 20G", &req.disk, &e)) < 0) {

@@ -200,6 +200,32 @@ static int binfmt_read_enabled(int dfd, const char *name, bool *ret) {
         return 0;
 }
 
+/* An entry: "enabled"/"disabled" first, then "interpreter PATH", "flags:
+ * POCF", ...  F (fix binary) means the kernel opened the interpreter when
+ * it was registered; without it the interpreter is looked up by path at
+ * each exec, in the mount namespace of the caller: a job sees the host's
+ * /usr, but a container's root has no qemu, and every RUN step of a
+ * foreign image fails with "no such file or directory". */
+static int binfmt_read_entry(int dfd, const char *name, bool *ret_enabled, bool *ret_fix_binary) {
+        _cleanup_free_ char *text = NULL;
+        const char *flags;
+        int r;
+
+        r = binfmt_read_enabled(dfd, name, ret_enabled);
+        if (r < 0)
+                return r;
+        r = read_file_at(dfd, name, BINFMT_ENTRY_MAX, 1, &text, NULL);
+        if (r < 0)
+                return r;
+        flags = strstr(text, "\nflags:");
+        if (flags) {
+                flags += strlen("\nflags:");
+                *ret_fix_binary = memchr(flags, 'F', strcspn(flags, "\n")) != NULL;
+        } else
+                *ret_fix_binary = false;
+        return 0;
+}
+
 static int platform_cmp(const void *a, const void *b) {
         const HostPlatform *x = a, *y = b;
 
@@ -239,7 +265,7 @@ static int measure_emulated(int proc_fd, const char *binfmt_dir, HostMeasurement
                 HostPlatform *hp;
                 ssize_t k;
                 struct dirent *de;
-                bool dup = false;
+                bool dup = false, fix_binary = false;
 
                 errno = 0;
                 de = readdir(d);
@@ -254,7 +280,7 @@ static int measure_emulated(int proc_fd, const char *binfmt_dir, HostMeasurement
                 if (k < 0 || streq(handler_table[k].platform, m->native_platform))
                         continue;
 
-                r = binfmt_read_enabled(dirfd(d), de->d_name, &on);
+                r = binfmt_read_entry(dirfd(d), de->d_name, &on, &fix_binary);
                 if (r < 0) {
                         log_debug_errno(r, "capacity: skipping binfmt_misc entry '%s': %m", de->d_name);
                         continue;
@@ -271,7 +297,7 @@ static int measure_emulated(int proc_fd, const char *binfmt_dir, HostMeasurement
                         break;
 
                 hp = &m->emulated[m->n_emulated++];
-                *hp = (HostPlatform) { .emulated = true };
+                *hp = (HostPlatform) { .emulated = true, .fix_binary = fix_binary };
                 /* From our table, not from the directory: known to fit. */
                 snprintf(hp->platform, sizeof(hp->platform), "%s", handler_table[k].platform);
                 snprintf(hp->handler, sizeof(hp->handler), "%s", handler_table[k].handler);
@@ -345,8 +371,26 @@ static int json_add(struct json_object *o, const char *key, struct json_object *
         return 0;
 }
 
+bool capacity_emulated_allowed(const HostPlatform *hp, bool allow_emulated, char *reason, size_t size) {
+        if (!hp->fix_binary) {
+                snprintf(reason, size,
+                         "binfmt_misc entry %s has no F flag, so containers cannot run %s binaries (RUN steps fail); "
+                         "register it with F, as Debian's qemu-user-static does (flags OCF)",
+                         hp->handler, hp->platform);
+                return false;
+        }
+        if (!allow_emulated) {
+                snprintf(reason, size,
+                         "%s is only emulated here (%s) and this host's policy does not allow emulated jobs "
+                         "([Platforms] AllowEmulated=no); use a native %s host",
+                         hp->platform, hp->handler, hp->platform);
+                return false;
+        }
+        return true;
+}
+
 static int platform_to_json(const char *platform, bool emulated, const char *handler, bool allowed,
-                            struct json_object *array) {
+                            const char *reason, struct json_object *array) {
         struct json_object *o;
         int r;
 
@@ -360,6 +404,8 @@ static int platform_to_json(const char *platform, bool emulated, const char *han
                 r = json_add(o, "handler", json_object_new_string(handler));
         if (r >= 0 && emulated)
                 r = json_add(o, "allowed", json_object_new_boolean(allowed));
+        if (r >= 0 && emulated && !allowed)
+                r = json_add(o, "reason", json_object_new_string(reason));
         if (r >= 0 && json_object_array_add(array, o) < 0)
                 r = -ENOMEM;
         if (r < 0)
@@ -378,10 +424,13 @@ int capacity_to_json(const HostMeasurement *m, bool allow_emulated, const char *
         platforms = json_object_new_array();
         if (!platforms)
                 return -ENOMEM;
-        r = platform_to_json(m->native_platform, false, NULL, true, platforms);
-        for (size_t i = 0; r >= 0 && i < m->n_emulated; i++)
-                r = platform_to_json(m->emulated[i].platform, true, m->emulated[i].handler,
-                                     allow_emulated, platforms);
+        r = platform_to_json(m->native_platform, false, NULL, true, NULL, platforms);
+        for (size_t i = 0; r >= 0 && i < m->n_emulated; i++) {
+                char reason[512];
+                bool allowed = capacity_emulated_allowed(&m->emulated[i], allow_emulated, reason, sizeof(reason));
+
+                r = platform_to_json(m->emulated[i].platform, true, m->emulated[i].handler, allowed, reason, platforms);
+        }
         if (r < 0)
                 goto fail;
 

@@ -12,6 +12,7 @@ typedef struct HostPlatform {
         char platform[32];             /* "linux/arm64" */
         bool emulated;
         char handler[64];              /* binfmt_misc entry name: "qemu-aarch64" */
+        bool fix_binary;               /* registered with F: works inside containers too */
 } HostPlatform;
 
 typedef struct HostMeasurement {
@@ -45,8 +46,15 @@ const char *capacity_handler_platform(const char *handler);
 int capacity_measure(const char *state_dir, const char *binfmt_dir, const char *proc_dir,
                      HostMeasurement *ret);
 
+/* Whether jobs may run on an emulated platform: false with the reason (for
+ * capacity's "reason" and allocate's error) when the policy says
+ * AllowEmulated=no or when the handler lacks the F flag (podman's RUN
+ * steps would fail in it). */
+bool capacity_emulated_allowed(const HostPlatform *hp, bool allow_emulated, char *reason, size_t size);
+
 /* Builds the "platforms" array and the "resources" object of the capacity
- * answer (docs/contract.md). Emulated entries get "allowed": allow_emulated.
+ * answer (docs/contract.md). Emulated entries get "allowed" from
+ * capacity_emulated_allowed() and, when not allowed, "reason".
  * On success the caller owns both (json_object_put); -ENOMEM otherwise,
  * with nothing returned. */
 int capacity_to_json(const HostMeasurement *m, bool allow_emulated, const char *state_dir,

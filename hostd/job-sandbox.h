@@ -18,7 +18,9 @@ typedef struct Enforcement {
         CgroupSupport cgroup;  /* cgroupfs: where and which controllers */
         bool disk_quota;       /* loop devices and mkfs.ext4 */
         bool seccomp;
+        bool private_binfmt;   /* each job can get its own empty binfmt_misc (Linux 6.7) */
         const char *runtime;   /* podman's OCI runtime here */
+        char native_platform[32];  /* "linux/amd64": jobs of any other platform are emulated */
 } Enforcement;
 
 int enforcement_detect(Enforcement *ret);

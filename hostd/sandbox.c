@@ -322,7 +322,45 @@ static int setup_root(const SandboxSpec *s, const char *newroot, const char *src
                 snprintf(error, esize, "cannot mount the job's /proc: %m");
                 return negative_errno();
         }
+
+        /* Since Linux 6.7 binfmt_misc has one instance per user namespace,
+         * created by its first mount there, and an exec looks for handlers
+         * in the nearest namespace that has one.  Mounting an empty one here,
+         * in the job's namespace, takes the host's qemu handlers (F flag or
+         * not) away from every process of the job.  Read-only, and locked
+         * so by the nested namespace of the sessions. */
+        if (s->private_binfmt) {
+                under(p, sizeof(p), newroot, "/proc/sys/fs/binfmt_misc");
+                if (mount("binfmt_misc", p, "binfmt_misc", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0) {
+                        snprintf(error, esize, "cannot give the job its own binfmt_misc: %m");
+                        return negative_errno();
+                }
+        }
         return 0;
+}
+
+bool sandbox_private_binfmt_supported(void) {
+        int status;
+        pid_t pid;
+
+        pid = fork();
+        if (pid < 0)
+                return false;
+        if (pid == 0) {
+                int fd;
+
+                if (unshare(CLONE_NEWUSER | CLONE_NEWNS) < 0)
+                        _exit(2);
+                /* Before 6.7 binfmt_misc is not FS_USERNS_MOUNT: EPERM. */
+                fd = fsopen("binfmt_misc", FSOPEN_CLOEXEC);
+                if (fd < 0 || fsconfig(fd, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0)
+                        _exit(3);
+                _exit(0);
+        }
+        while (waitpid(pid, &status, 0) < 0)
+                if (errno != EINTR)
+                        return false;
+        return WIFEXITED(status) && WEXITSTATUS(status) == 0;
 }
 
 /* ---- the job's init and anchor --------------------------------------------- */

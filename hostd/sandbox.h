@@ -37,6 +37,7 @@ typedef struct SandboxSpec {
         bool disk;                 /* home, /tmp, /var/tmp on the job's disk image (quota) */
         JobNetwork network;
         char *const *hide;         /* more host paths to hide (NULL-terminated, may be NULL) */
+        bool private_binfmt;       /* an empty binfmt_misc of the job's own: no host emulator runs its binaries */
 } SandboxSpec;
 
 typedef struct Sandbox {
@@ -49,6 +50,10 @@ typedef struct Sandbox {
 /* Builds the namespaces and starts the anchor.  Runs in hostd's main
  * process (root); returns when the anchor is ready to be entered. */
 int sandbox_create(const SandboxSpec *spec, Sandbox *ret);
+
+/* Whether this kernel gives each user namespace its own binfmt_misc
+ * (Linux 6.7): probed once, in a throwaway child. */
+bool sandbox_private_binfmt_supported(void);
 
 /* Makes every mount at or below root read-only, nosuid and nodev, one at a
  * time: the fallback where mount_setattr() is missing (ENOSYS). */

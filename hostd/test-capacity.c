@@ -194,6 +194,34 @@ static void test_fake_binfmt(void) {
                       "disabled riscv64 listed");
         }
 
+        /* Registered without F: listed (it is registered) but not allowed,
+         * whatever the policy says, with the fix in the reason. */
+        {
+                char reason[512];
+                HostPlatform hp = { .platform = "linux/arm64", .emulated = true, .handler = "qemu-aarch64" };
+
+                CHECK(!capacity_emulated_allowed(&hp, true, reason, sizeof(reason)));
+                CHECK_STR_CONTAINS(reason, "no F flag");
+                hp.fix_binary = true;
+                CHECK(capacity_emulated_allowed(&hp, true, reason, sizeof(reason)));
+                CHECK(!capacity_emulated_allowed(&hp, false, reason, sizeof(reason)));
+                CHECK_STR_CONTAINS(reason, "AllowEmulated=no");
+        }
+        if (amd64) {
+                char p[160];
+
+                make_binfmt("binfmt-nof", "enabled\n");
+                snprintf(p, sizeof(p), "binfmt-nof/qemu-aarch64");
+                put_str(p, "enabled\ninterpreter /usr/libexec/qemu-binfmt/aarch64-binfmt-P\nflags: OC\noffset 0\n");
+                path_of(dir, sizeof(dir), "binfmt-nof");
+                r = capacity_measure(base, dir, NULL, &m);
+                CHECK_MSG(r == 0 && m.n_emulated == 1 && !m.emulated[0].fix_binary, "no F: r=%d n=%zu", r, m.n_emulated);
+                make_binfmt("binfmt-f", "enabled\n");
+                path_of(dir, sizeof(dir), "binfmt-f");
+                r = capacity_measure(base, dir, NULL, &m);
+                CHECK_MSG(r == 0 && m.n_emulated == 1 && m.emulated[0].fix_binary, "F: r=%d n=%zu", r, m.n_emulated);
+        }
+
         /* Without a status file the entries decide alone. */
         make_binfmt("binfmt-nostatus", NULL);
         path_of(dir, sizeof(dir), "binfmt-nostatus");
@@ -299,11 +327,19 @@ static void test_json_one(const HostMeasurement *m, bool allow) {
                         CHECK_MSG(json_object_object_get_ex(p, "platform", &v) &&
                               streq(json_object_get_string(v), m->native_platform), "native platform");
                 } else {
-                        CHECK_MSG(json_object_object_length(p) == 4, "emulated keys %d", json_object_object_length(p));
+                        /* Allowed: the policy says so and the handler has F. */
+                        bool want = allow && m->emulated[i - 1].fix_binary;
+
+                        CHECK_MSG(json_object_object_length(p) == (want ? 4 : 5), "emulated keys %d", json_object_object_length(p));
                         CHECK_MSG(has_type(p, "handler", json_type_string), "handler %zu", i);
                         CHECK_MSG(has_type(p, "allowed", json_type_boolean), "allowed %zu", i);
-                        CHECK_MSG(json_object_object_get_ex(p, "allowed", &v) && json_object_get_boolean(v) == allow,
+                        CHECK_MSG(json_object_object_get_ex(p, "allowed", &v) && json_object_get_boolean(v) == want,
                               "allowed value %zu", i);
+                        if (!want)
+                                CHECK_MSG(json_object_object_get_ex(p, "reason", &v) &&
+                                          strstr(json_object_get_string(v), m->emulated[i - 1].fix_binary ?
+                                                 "AllowEmulated=no" : "no F flag"),
+                                          "reason %zu: %s", i, json_object_get_string(v));
                         CHECK_MSG(json_object_object_get_ex(p, "handler", &v) &&
                               streq(json_object_get_string(v), m->emulated[i - 1].handler), "handler value");
                 }

@@ -40,6 +40,24 @@ check "... and not allowed by the default policy" [ "$(jq -r .allowed <<<"$p")" 
 rc=0; out=$(ctl allocate --owner t/arm --platform linux/arm64) || rc=$?
 check "allocate refuses it: unsupported-platform, exit 6" [ "$rc" = 6 ]
 check "... naming the policy key" grep -q 'AllowEmulated=no' <<<"$(jq -r .error.message <<<"$out")"
+check "capacity gives the reason" grep -q 'AllowEmulated=no' <<<"$(jq -r .reason <<<"$p")"
+# AllowEmulated=no reaches into the jobs: each has its own empty
+# binfmt_misc (Linux 6.7), so the host's qemu does not run its binaries.
+emulation=$(ctl capacity | jq -r .enforcement.emulation)
+N=$(alloc_job native)
+jcopts native
+scp -q "${JCOPTS[@]}" "$BB" "$N@127.0.0.1:busybox"
+if [ "$emulation" = per-job ]; then
+        # execv() itself: a shell would retry an ENOEXEC file as a script.
+        out=$(sshj native "python3 -c 'import os; os.execv(\"./busybox\", [\"busybox\", \"true\"])' 2>&1; echo rc=\$?")
+        check "a native job cannot run the arm64 binary: ENOEXEC" grep -q "Exec format error" <<<"$out"
+        check "... and cannot undo it: its binfmt_misc is read-only" \
+                sshj native '! echo 0 > /proc/sys/fs/binfmt_misc/status 2>/dev/null'
+else
+        echo "this kernel has no binfmt_misc per user namespace: AllowEmulated=no is host-wide only"
+        check "capacity says so in its notes" ctl capacity | jq -e '.enforcement.notes[] | select(test("binfmt_misc"))' >/dev/null
+fi
+ctl release "$N" >/dev/null
 stop_hostd
 
 # ---- allowed: an arm64 binary in a job --------------------------------------------
@@ -54,8 +72,27 @@ check "the arm64 busybox uploads with scp" scp -q "${SSH_OPTS[@]}" -o UserKnownH
 check "it runs inside the job, as aarch64" [ "$(sshj arm './busybox uname -m')" = aarch64 ]
 check "... as root of the job's user namespace" [ "$(sshj arm './busybox id -u')" = 0 ]
 check "... confined like any job process (no host state visible)" sshj arm "! ./busybox ls $STATE/registry 2>/dev/null | ./busybox grep -q ."
+N=$(alloc_job native2)
+jcopts native2
+scp -q "${JCOPTS[@]}" "$BB" "$N@127.0.0.1:busybox"
+check "with AllowEmulated=yes a native job may run arm64 binaries too" [ "$(sshj native2 './busybox uname -m')" = aarch64 ]
 check "release" [ "$(jqf .state release "$J")" = released ]
 check "no process of the job is left" no_procs_of "$UID_ARM"
-
 stop_hostd
+
+# ---- registered without F: listed, not allowed, the fix named -------------------
+# Only when this test registered the entry: a host's own is left alone.
+if [ -n "$registered_here" ]; then
+        echo -1 >"$BINFMT/qemu-aarch64"
+        sed 's/:[A-Z]*$/:OC/' "$CONF" >"$BINFMT/register"
+        check "registered without the F flag" grep -qx 'flags: OC' "$BINFMT/qemu-aarch64"
+        start_hostd_ssh --set Platforms.AllowEmulated=yes
+        p=$(ctl capacity | jq -c '.platforms[] | select(.platform == "linux/arm64")')
+        check "capacity: linux/arm64 not allowed without F" [ "$(jq -r .allowed <<<"$p")" = false ]
+        check "... the reason names the flag and the fix" grep -q "no F flag" <<<"$(jq -r .reason <<<"$p")"
+        rc=0; out=$(ctl allocate --owner t/nof --platform linux/arm64) || rc=$?
+        check "allocate refuses it: exit 6" [ "$rc" = 6 ]
+        check "... with the same reason" grep -q "no F flag" <<<"$out"
+        stop_hostd
+fi
 finish
