@@ -5,7 +5,9 @@
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
+#include <sys/utsname.h>
 
+#include "capacity.h"
 #include "daemon.h"
 #include "fileio.h"
 #include "job-disk.h"
@@ -34,13 +36,21 @@ int enforcement_detect(Enforcement *ret) {
         e.disk_quota = job_disk_supported();
         e.seccomp = job_seccomp_supported();
         e.runtime = podman_pick_runtime();
+        e.private_binfmt = sandbox_private_binfmt_supported();
+        {
+                struct utsname u;
+
+                if (uname(&u) < 0 || capacity_native_platform(u.machine, e.native_platform, sizeof(e.native_platform)) < 0)
+                        snprintf(e.native_platform, sizeof(e.native_platform), "unknown");
+        }
         /* User namespaces are what the whole sandbox stands on. */
         e.sandbox = access("/proc/self/ns/user", F_OK) == 0;
         log_info("Enforcement: sandbox %s, cgroups %s (cpu %s, memory %s, pids %s, io %s), disk quota %s, seccomp %s, "
-                 "podman runtime %s",
+                 "podman runtime %s, per-job binfmt_misc %s",
                  e.sandbox ? "yes" : "no", e.systemd ? "via systemd" : e.cgroup.root[0] ? e.cgroup.base : "none",
                  e.cgroup.cpu ? "yes" : "no", e.cgroup.memory ? "yes" : "no", e.cgroup.pids ? "yes" : "no",
-                 e.cgroup.io ? "yes" : "no", e.disk_quota ? "yes" : "no", e.seccomp ? "yes" : "no", strempty(e.runtime));
+                 e.cgroup.io ? "yes" : "no", e.disk_quota ? "yes" : "no", e.seccomp ? "yes" : "no", strempty(e.runtime),
+                 e.private_binfmt ? "yes" : "no");
         *ret = e;
         return 0;
 }
@@ -204,12 +214,18 @@ static int adopt_disk_fd(const Sandbox *sb, int job_fd, const Job *j) {
 
 int job_sandbox_start(Daemon *d, Job *j) {
         const Enforcement *e = &d->enforcement;
-        _cleanup_close_ int job_fd = -1, home_fd = -1;
+        _cleanup_close_ int job_fd = -1, home_fd = -1, run_fd = -1;
         char job_dir[2048], home[2100];
         Sandbox sb;
         bool adopted = false;
         struct stat st;
         int r;
+        PodmanJob pj = {
+                .home = home,
+                .uid_base = j->uid_base,
+                .platform = j->platform,
+                .emulated = !streq(j->platform, e->native_platform),
+        };
 
         if (!e->sandbox)
                 return log_job_full_errno(LOG_ERR, EOPNOTSUPP, j->id, j->owner,
@@ -233,6 +249,7 @@ int job_sandbox_start(Daemon *d, Job *j) {
                         .home = home,
                         .disk = e->disk_quota,
                         .network = d->policy->network,
+                        .private_binfmt = e->private_binfmt && !d->policy->allow_emulated,
                 };
 
                 if (j->anchor_pid > 0)
@@ -265,7 +282,7 @@ int job_sandbox_start(Daemon *d, Job *j) {
                         return r;
                 /* The job has owned its home since allocate: nothing is
                  * written there, and nothing in it is resolved. */
-                r = podman_config_env(home, &j->env);
+                r = podman_config_env(&pj, &j->env);
                 if (r < 0)
                         return log_job_full_errno(LOG_ERR, r, j->id, j->owner, "Cannot set up podman's environment: %m");
                 return 0;
@@ -286,7 +303,10 @@ int job_sandbox_start(Daemon *d, Job *j) {
         home_fd = openat(j->disk_fd >= 0 ? j->disk_fd : job_fd, "home", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         if (home_fd < 0)
                 return log_job_full_errno(LOG_ERR, errno, j->id, j->owner, "Cannot open the job's home: %m");
-        r = podman_config_write(home_fd, home, j->uid_base, j->uid_base, d->policy->network, e->runtime, &j->env);
+        run_fd = openat(j->disk_fd >= 0 ? j->disk_fd : job_fd, "run", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (run_fd < 0)
+                return log_job_full_errno(LOG_ERR, errno, j->id, j->owner, "Cannot open the job's /run: %m");
+        r = podman_config_write(home_fd, run_fd, &pj, j->uid_base, j->uid_base, d->policy->network, e->runtime, &j->env);
         if (r < 0)
                 return log_job_full_errno(LOG_ERR, r, j->id, j->owner, "Cannot write podman's configuration: %m");
         return 0;

@@ -205,7 +205,8 @@ static char *format_storage_conf(const char *home) {
 
 int podman_config_write(
                 int home_fd,
-                const char *home_path,
+                int run_fd,
+                const PodmanJob *job,
                 uid_t uid,
                 gid_t gid,
                 JobNetwork network,
@@ -214,6 +215,7 @@ int podman_config_write(
 
         _cleanup_free_ char *containers_conf = NULL, *storage_conf = NULL;
         _cleanup_close_ int conf_fd = -1, tmp_fd = -1;
+        const char *home_path = job ? job->home : NULL;
         int r;
 
         if (home_fd < 0 || !home_path_ok(home_path))
@@ -248,36 +250,184 @@ int podman_config_write(
         if (fsync(conf_fd) < 0)
                 return negative_errno();
 
-        return ret_env ? podman_config_env(home_path, ret_env) : 0;
+        /* XDG_RUNTIME_DIR must exist before podman's first run: without it
+         * rootless podman ignores storage.conf's runroot, takes
+         * /tmp/containers-user-UID, and records that in its database for
+         * good. */
+        if (run_fd >= 0) {
+                _cleanup_close_ int user_fd = -1, xdg_fd = -1;
+
+                user_fd = open_or_make_path_at(run_fd, "user", 0755, uid, gid);
+                if (user_fd < 0)
+                        return user_fd;
+                xdg_fd = open_or_make_path_at(user_fd, "0", 0700, uid, gid);
+                if (xdg_fd < 0)
+                        return xdg_fd;
+        }
+
+        if (job->emulated && run_fd >= 0) {
+                r = podman_platform_shims_write(run_fd, job->platform, uid, gid);
+                if (r < 0)
+                        return r;
+        }
+
+        return ret_env ? podman_config_env(job, ret_env) : 0;
 }
 
-int podman_config_env(const char *home_path, char ***ret_env) {
-        _cleanup_strv_free_ char **env = NULL;
+static bool platform_text_ok(const char *p) {
+        /* Normalized platforms only: they go into a shell script. */
+        if (!p || !startswith(p, "linux/") || strlen(p) > 48)
+                return false;
+        for (const char *c = p; *c; c++)
+                if (!((*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9') || *c == '/' || *c == '.' || *c == '_' || *c == '-'))
+                        return false;
+        return true;
+}
 
-        if (!home_path_ok(home_path) || streq(home_path, "/"))
+int podman_config_env(const PodmanJob *job, char ***ret_env) {
+        _cleanup_strv_free_ char **env = NULL;
+        size_t n = 0;
+
+        if (!job || !home_path_ok(job->home) || streq(job->home, "/") || !platform_text_ok(job->platform))
                 return -EINVAL;
-        env = calloc(5, sizeof(char *));
+        env = calloc(8, sizeof(char *));
         if (!env)
                 return -ENOMEM;
-        if (asprintf(&env[0], "CONTAINERS_CONF=%s/" PODMAN_CONTAINERS_CONF, home_path) < 0) {
-                env[0] = NULL;
-                return -ENOMEM;
-        }
-        if (asprintf(&env[1], "CONTAINERS_STORAGE_CONF=%s/" PODMAN_STORAGE_CONF, home_path) < 0) {
-                env[1] = NULL;
-                return -ENOMEM;
-        }
+#define ADD(...)                                                  \
+        do {                                                      \
+                if (asprintf(&env[n], __VA_ARGS__) < 0) {         \
+                        env[n] = NULL;                            \
+                        return -ENOMEM;                           \
+                }                                                 \
+                n++;                                              \
+        } while (0)
+        ADD("CONTAINERS_CONF=%s/" PODMAN_CONTAINERS_CONF, job->home);
+        ADD("CONTAINERS_STORAGE_CONF=%s/" PODMAN_STORAGE_CONF, job->home);
         /* podman as uid 0 of a namespace someone else set up: work rootless,
          * do not try to create a user namespace (newuidmap, /etc/subuid). */
-        env[2] = strdup("_CONTAINERS_USERNS_CONFIGURED=1");
-        if (!env[2])
-                return -ENOMEM;
-        env[3] = strdup("XDG_RUNTIME_DIR=" PODMAN_XDG_RUNTIME_DIR);
-        if (!env[3])
-                return -ENOMEM;
+        ADD("_CONTAINERS_USERNS_CONFIGURED=1");
+        /* ... and with a rootless user's paths, not the host's root ones
+         * (podman-config.h). */
+        ADD("_CONTAINERS_ROOTLESS_UID=%u", (unsigned) job->uid_base);
+        ADD("XDG_RUNTIME_DIR=" PODMAN_XDG_RUNTIME_DIR);
+        ADD("HOSTD_JOB_PLATFORM=%s", job->platform);
+        if (job->emulated)
+                ADD("PATH=" PODMAN_SHIM_PATH ":" JOB_DEFAULT_PATH);
+#undef ADD
 
         *ret_env = TAKE_PTR(env);
         return 0;
+}
+
+static int find_binary(const char *name, char *buf, size_t size) {
+        /* podman's own search list for OCI runtimes, minus the obscure ones. */
+        static const char *const dirs[] = { "/usr/local/bin", "/usr/local/sbin", "/usr/bin", "/usr/sbin", "/bin", "/sbin" };
+
+        for (size_t i = 0; i < ELEMENTSOF(dirs); i++) {
+                snprintf(buf, size, "%s/%s", dirs[i], name);
+                if (access(buf, X_OK) >= 0)
+                        return 0;
+        }
+        return -ENOENT;
+}
+
+char *podman_platform_shim(const char *tool, const char *real, const char *platform) {
+        char arch[32], variant[32] = "";
+        const char *a, *v;
+        char *s = NULL;
+
+        if (!tool || !real || !platform_text_ok(platform) || !home_path_ok(real))
+                return NULL;
+
+        if (streq(tool, "skopeo")) {
+                /* skopeo takes the platform apart, as global options. */
+                a = platform + strlen("linux/");
+                v = strchr(a, '/');
+                snprintf(arch, sizeof(arch), "%.*s", (int) (v ? (size_t) (v - a) : strlen(a)), a);
+                if (v)
+                        snprintf(variant, sizeof(variant), "%s", v + 1);
+                if (asprintf(&s,
+                             "#!/bin/sh\n"
+                             "# Written by hostd: this job's platform, %s, is skopeo's default here;\n"
+                             "# an explicit --override-* wins.  See docs/podman-in-jobs.md.\n"
+                             "case \" $* \" in *\" --override-\"*) exec %s \"$@\" ;; esac\n"
+                             "exec %s --override-os linux --override-arch %s%s%s \"$@\"\n",
+                             platform, real, real, arch, variant[0] ? " --override-variant " : "", variant) < 0)
+                        return NULL;
+                return s;
+        }
+        if (!streq(tool, "podman") && !streq(tool, "buildah"))
+                return NULL;
+
+        if (asprintf(&s,
+                     "#!/bin/sh\n"
+                     "# Written by hostd: this job's platform, %s, is %s's default here (podman\n"
+                     "# has no setting for it); an explicit --platform, --arch, --os or --variant\n"
+                     "# wins.  See docs/podman-in-jobs.md.\n"
+                     "real=%s\n"
+                     "platform=%s\n"
+                     "case \" $* \" in\n"
+                     "*\" --platform\"* | *\" --arch\"* | *\" --os\"* | *\" --variant\"* | *\" --override-\"*) exec \"$real\" \"$@\" ;;\n"
+                     "esac\n"
+                     "# The subcommand: the first word that is neither a global option nor\n"
+                     "# the value of one.\n"
+                     "n=0 at= skip= group=\n"
+                     "for a in \"$@\"; do\n"
+                     "        n=$((n + 1))\n"
+                     "        if [ -n \"$skip\" ]; then skip=; continue; fi\n"
+                     "        case \"$a\" in\n"
+                     "        --cgroup-manager | --conmon | --connection | -c | --events-backend | --hooks-dir | --identity | \\\n"
+                     "        --log-level | --module | --network-cmd-path | --network-config-dir | --root | --runroot | \\\n"
+                     "        --runtime | --runtime-flag | --storage-driver | --storage-opt | --tmpdir | --url | --volumepath | \\\n"
+                     "        --ssh | --registries-conf | --registries-conf-dir | --short-name-alias-conf | \\\n"
+                     "        --userns-uid-map | --userns-gid-map | --default-mounts-file) skip=1; continue ;;\n"
+                     "        -*) continue ;;\n"
+                     "        esac\n"
+                     "        case \"$group$a\" in\n"
+                     "        image | container | buildx) group=$a; continue ;;\n"
+                     "        build | bud | pull | run | create | from | imagebuild | imagepull | containerrun | \\\n"
+                     "        containercreate | buildxbuild) at=$n ;;\n"
+                     "        esac\n"
+                     "        break\n"
+                     "done\n"
+                     "[ -n \"$at\" ] || exec \"$real\" \"$@\"\n"
+                     "n=0\n"
+                     "for a in \"$@\"; do\n"
+                     "        n=$((n + 1))\n"
+                     "        set -- \"$@\" \"$a\"\n"
+                     "        [ \"$n\" != \"$at\" ] || set -- \"$@\" \"--platform=$platform\"\n"
+                     "done\n"
+                     "shift \"$n\"\n"
+                     "exec \"$real\" \"$@\"\n",
+                     platform, tool, real, platform) < 0)
+                return NULL;
+        return s;
+}
+
+int podman_platform_shims_write(int run_fd, const char *platform, uid_t uid, gid_t gid) {
+        static const char *const tools[] = { "podman", "buildah", "skopeo" };
+        _cleanup_close_ int dir_fd = -1;
+        int r;
+
+        if (run_fd < 0 || !platform_text_ok(platform))
+                return -EINVAL;
+        dir_fd = open_or_make_path_at(run_fd, PODMAN_SHIM_DIR, 0755, uid, gid);
+        if (dir_fd < 0)
+                return dir_fd;
+        for (size_t i = 0; i < ELEMENTSOF(tools); i++) {
+                _cleanup_free_ char *text = NULL;
+                char real[PATH_MAX];
+
+                if (find_binary(tools[i], real, sizeof(real)) < 0)
+                        continue; /* a shim of a missing tool would only confuse */
+                text = podman_platform_shim(tools[i], real, platform);
+                if (!text)
+                        return -ENOMEM;
+                r = write_owned_file_at(dir_fd, tools[i], text, 0755, uid, gid);
+                if (r < 0)
+                        return r;
+        }
+        return fsync(dir_fd) < 0 ? negative_errno() : 0;
 }
 
 const char *podman_pick_runtime_for(int unified, int have_crun, int have_runc) {
@@ -293,16 +443,9 @@ const char *podman_pick_runtime_for(int unified, int have_crun, int have_runc) {
 }
 
 static bool have_binary(const char *name) {
-        /* podman's own search list for OCI runtimes, minus the obscure ones. */
-        static const char *const dirs[] = { "/usr/local/bin", "/usr/local/sbin", "/usr/bin", "/usr/sbin", "/bin", "/sbin" };
         char p[PATH_MAX];
 
-        for (size_t i = 0; i < ELEMENTSOF(dirs); i++) {
-                snprintf(p, sizeof(p), "%s/%s", dirs[i], name);
-                if (access(p, X_OK) >= 0)
-                        return true;
-        }
-        return false;
+        return find_binary(name, p, sizeof(p)) >= 0;
 }
 
 const char *podman_pick_runtime(void) {

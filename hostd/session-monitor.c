@@ -15,6 +15,7 @@
 
 #include "log.h"
 #include "macros.h"
+#include "podman-config.h"
 #include "session-proto.h"
 #include "job-seccomp.h"
 #include "sandbox.h"
@@ -212,7 +213,13 @@ static _noreturn_ void exec_job(Monitor *m, const char *mode, const char *comman
         snprintf(buf[1], sizeof(buf[1]), "USER=root");
         snprintf(buf[2], sizeof(buf[2]), "LOGNAME=root");
         snprintf(buf[3], sizeof(buf[3]), "SHELL=/bin/sh");
-        snprintf(buf[4], sizeof(buf[4]), "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+        snprintf(buf[4], sizeof(buf[4]), "PATH=" JOB_DEFAULT_PATH);
+        /* The job's own PATH (emulated jobs: podman_config_env()) replaces
+         * the default rather than shadowing it: a second PATH= in the
+         * environment would be ignored by some programs and not others. */
+        STRV_FOREACH(e, m->job_env)
+                if (startswith(*e, "PATH="))
+                        snprintf(buf[4], sizeof(buf[4]), "%s", *e);
         snprintf(buf[5], sizeof(buf[5]), "SSH_CONNECTION=%s", m->connection);
         {
                 /* SSH_CLIENT is "SRC SPORT DPORT". */
@@ -228,7 +235,7 @@ static _noreturn_ void exec_job(Monitor *m, const char *mode, const char *comman
                 envp[n++] = buf[6];
         }
         STRV_FOREACH(e, m->job_env)
-                if (n < ELEMENTSOF(envp) - 1)
+                if (n < ELEMENTSOF(envp) - 1 && !startswith(*e, "PATH="))
                         envp[n++] = *e;
         for (size_t i = 0; env && i < json_object_array_length(env) && n < ELEMENTSOF(envp) - 1; i++) {
                 const char *e = json_object_get_string(json_object_array_get_idx(env, i));
