@@ -25,6 +25,10 @@ packages=(
         debhelper dpkg-dev
         # a third-party audit of the SSH algorithms hostd offers (test-ssh-hostkeys)
         ssh-audit
+        # real builds against a real registry: Debian's docker-registry (the CNCF
+        # distribution registry) on loopback with htpasswd auth, skopeo and
+        # buildah on the cluster side (test-registry-builds, bench/)
+        docker-registry skopeo buildah apache2-utils
 )
 
 if [ "$(id -u)" -ne 0 ]; then
