@@ -27,28 +27,12 @@ if [ -f "$OUT/ready" ]; then
         exit 0
 fi
 
-# The machine's configured Debian mirror: the first deb822 "URIs:" or
-# one-line "deb" entry for bookworm's main archive (not -security).
-mirror() {
-        local f u
-        for f in /etc/apt/sources.list.d/*.sources /etc/apt/sources.list; do
-                [ -f "$f" ] || continue
-                u=$(awk '/^URIs:/ { uri = $2 } /^Suites:/ { if ($0 ~ / bookworm( |$)/ && uri !~ /security/) { print uri; exit } }' "$f")
-                [ -n "$u" ] || u=$(awk '$1 == "deb" && $3 == "bookworm" && $2 !~ /security/ { print $2; exit }' "$f")
-                if [ -n "$u" ]; then
-                        echo "$u"
-                        return
-                fi
-        done
-        echo http://deb.debian.org/debian
-}
-
 WORK=$CACHE/build.$$
 trap 'umount -R "$WORK/root/proc" "$WORK/root/sys" "$WORK/root/dev" 2>/dev/null || true; rm -rf "$WORK"' EXIT
 rm -rf "$WORK"
 mkdir -p "$WORK/root"
 ROOT=$WORK/root
-MIRROR=$(mirror)
+MIRROR=$(bash "$(dirname "$0")/../../tools/debian-mirror.sh")
 echo "build-image: debootstrap bookworm from $MIRROR (a few minutes)" >&2
 
 # Runtime of hostd and of the jobs: libraries hostd links, e2fsprogs and
