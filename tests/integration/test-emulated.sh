@@ -25,7 +25,8 @@ if [ ! -e "$BINFMT/qemu-aarch64" ]; then
         registered_here=1
 fi
 unregister() { [ -z "$registered_here" ] || echo -1 >"$BINFMT/qemu-aarch64" 2>/dev/null || true; }
-trap 'rc=$?; unregister; (exit $rc); cleanup' EXIT
+# set +e: under -e, (exit $rc) would end the trap before cleanup.
+trap 'rc=$?; set +e; unregister; (exit $rc); cleanup' EXIT
 
 dpkg-deb -x "$DEB" "$WORK/arm64"
 BB=$WORK/arm64/bin/busybox

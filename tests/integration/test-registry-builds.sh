@@ -24,7 +24,8 @@
 [ "$(uname -m)" = x86_64 ] || { echo "the arm64-on-amd64 case needs an x86_64 host"; exit 77; }
 registry_prereqs || exit 77
 register_qemu_aarch64 || exit 77
-trap 'rc=$?; stop_registry; (exit $rc); cleanup' EXIT
+# set +e: under -e, (exit $rc) would end the trap before cleanup.
+trap 'rc=$?; set +e; stop_registry; (exit $rc); cleanup' EXIT
 
 make_host_sigstore
 start_registry --auth
