@@ -6,6 +6,7 @@
  * gives the exit status. */
 
 #include <dirent.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -54,6 +55,18 @@ static inline unsigned test_count_fds(void) {
                 n++;
         closedir(d);
         return n;
+}
+
+/* Set by the exe_wrapper of the cross files (tools/cross/): the test runs
+ * under qemu-user, which cannot give a guest what needs the kernel's
+ * process model.  qemu's own threads make unshare(CLONE_NEWUSER) fail (the
+ * caller must be single-threaded), and qemu 7.2 refuses seccomp(2) and
+ * PR_SET_CHILD_SUBREAPER for its guest.  Tests skip those parts there and
+ * say so; the aarch64 VM tier runs them on a real arm64 kernel. */
+static inline bool test_under_qemu_user(void) {
+        const char *e = getenv("HOSTD_TEST_QEMU_USER");
+
+        return e && strcmp(e, "1") == 0;
 }
 
 static inline int test_summary(const char *name) {

@@ -268,8 +268,12 @@ int main(void) {
 
         test_split();
         test_errors(d);
-        test_cycle(d);
-        test_generated_keys(d);
+        if (test_under_qemu_user())
+                printf("test-api: allocate/release cycles skipped under qemu-user (no user namespace for the sandbox)\n");
+        else {
+                test_cycle(d);
+                test_generated_keys(d);
+        }
 
         d = daemon_free(d);
         CHECK(rm_rf_path(dir) == 0);

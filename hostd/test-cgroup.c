@@ -187,11 +187,28 @@ static void reap_all(void) {
                 ;
 }
 
+/* A zombie is dead: under qemu-user, which refuses PR_SET_CHILD_SUBREAPER,
+ * the killed grandchildren go to init, which may reap them later. */
+static bool is_zombie(pid_t pid) {
+        char path[64], buf[256], *p;
+        FILE *f;
+        bool z = false;
+
+        snprintf(path, sizeof(path), "/proc/%d/stat", (int) pid);
+        f = fopen(path, "re");
+        if (!f)
+                return false;
+        if (fgets(buf, sizeof(buf), f) && (p = strrchr(buf, ')')))
+                z = p[1] == ' ' && p[2] == 'Z';
+        fclose(f);
+        return z;
+}
+
 static bool all_gone(const pid_t *pids, size_t n) {
         bool ok = true;
 
         for (size_t i = 0; i < n; i++)
-                if (pids[i] <= 0 || kill(pids[i], 0) == 0 || errno != ESRCH) {
+                if (pids[i] <= 0 || ((kill(pids[i], 0) == 0 || errno != ESRCH) && !is_zombie(pids[i]))) {
                         fprintf(stderr, "process %d still exists\n", (int) pids[i]);
                         ok = false;
                 }

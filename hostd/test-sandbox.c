@@ -237,6 +237,10 @@ int main(void) {
                 printf("test-sandbox: needs root, skipping\n");
                 return 77;
         }
+        if (test_under_qemu_user()) {
+                printf("test-sandbox: every part needs a user namespace, which qemu-user cannot make; skipping\n");
+                return 77;
+        }
         if (!mkdtemp(dir))
                 return 1;
         chmod(dir, 0755);

@@ -35,6 +35,22 @@ if [ "$(id -u)" -ne 0 ]; then
         echo "install-deps.sh: run as root (apt-get needs it)" >&2
         exit 1
 fi
+# --cross arm64: also what tools/cross-test.sh needs to build hostd, its
+# tests and its Debian package for arm64 on an amd64 machine (dpkg
+# multiarch) and to run the tests under qemu-user.
+cross=
+if [ "${1:-}" = --cross ]; then
+        cross=${2:?install-deps.sh --cross ARCH (arm64)}
+        [ "$cross" = arm64 ] || { echo "install-deps.sh: --cross knows arm64 only, not '$cross'" >&2; exit 1; }
+        [ "$(dpkg --print-architecture)" = amd64 ] ||
+                { echo "install-deps.sh: --cross arm64 is for amd64 machines; this is $(dpkg --print-architecture)" >&2; exit 1; }
+        packages+=(crossbuild-essential-arm64 libsystemd-dev:arm64 libssh-dev:arm64 libjson-c-dev:arm64
+                   libseccomp-dev:arm64 pkgconf:arm64 qemu-user-static
+                   # the aarch64 VM tier (meson test --suite vm-arm64)
+                   qemu-system-arm)
+        dpkg --print-foreign-architectures | grep -qx arm64 || dpkg --add-architecture arm64
+fi
+
 missing=()
 for p in "${packages[@]}"; do
         dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
