@@ -8,6 +8,7 @@
 #include "capacity.h"
 #include "health.h"
 #include "job-network.h"
+#include "job-seccomp.h"
 #include "listener.h"
 #include "sshkeys.h"
 #include "log.h"
@@ -197,6 +198,13 @@ static json_object *enforcement_to_json(const Enforcement *e) {
         }
         json_object_object_add(enf, "cgroup", cg);
         json_object_object_add(enf, "seccomp", json_object_new_boolean(e->seccomp));
+        if (e->seccomp) {
+                json_object *abis = json_object_new_array();
+
+                for (const char *const *a = job_seccomp_abis; *a; a++)
+                        json_object_array_add(abis, json_object_new_string(*a));
+                json_object_object_add(enf, "seccomp_abis", abis);
+        }
         json_object_object_add(enf, "disk_quota", json_object_new_boolean(e->disk_quota));
         json_add_string(enf, "podman_runtime", e->runtime);
         json_add_string(enf, "emulation", e->private_binfmt ? "per-job" : "host-wide");

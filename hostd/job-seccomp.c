@@ -141,6 +141,20 @@ static const uint32_t filter_archs[] = {
         SCMP_ARCH_NATIVE,
 };
 
+const char *const job_seccomp_abis[] = {
+#if defined(__x86_64__) || defined(__i386__)
+        "x86_64",
+        "x86",
+        "x32",
+#elif defined(__aarch64__)
+        "aarch64",
+        "arm",  /* AArch32 binaries, on CPUs and kernels that run them */
+#else
+        "native",
+#endif
+        NULL
+};
+
 static bool strv_contains_const(const char *const *l, const char *s) {
         for (; *l; l++)
                 if (streq(*l, s))

@@ -25,6 +25,12 @@ int job_seccomp_install(char *const *extra_deny, bool set_no_new_privs);
  * filter uses (for capacity's "enforcement"). */
 bool job_seccomp_supported(void);
 
+/* The ABIs the filter covers by name ("x86_64", "x86", "x32"; "aarch64",
+ * "arm"), NULL-terminated, the native one first: the deny-list applies on
+ * each, and a call through any other ABI kills the process.  For capacity's
+ * "enforcement". */
+extern const char *const job_seccomp_abis[];
+
 /* The denied syscall names, for docs and reports.  NULL-terminated.  Some
  * exist only on a compat ABI (vm86, stime, clock_settime64 on i386). */
 extern const char *const job_seccomp_denied_eperm[];

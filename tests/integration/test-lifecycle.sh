@@ -21,6 +21,12 @@ check "capacity 4 slots free" [ "$(jq -r '.slots.total, .slots.free' <<<"$cap" |
 check "capacity native platform" [ "$(jq -r '.platforms[] | select(.emulated == false) | .platform' <<<"$cap")" = "$PLAT" ]
 check "capacity measures CPUs" [ "$(jq -r .resources.cpus <<<"$cap")" = "$(nproc)" ]
 check "capacity: jobs are sandboxed" [ "$(jq -r '.enforcement.job_isolation, .enforcement.seccomp' <<<"$cap" | tr '\n' ' ')" = "true true " ]
+case $(uname -m) in
+x86_64) abis='x86_64 x86 x32' ;;
+aarch64) abis='aarch64 arm' ;;
+*) abis=native ;;
+esac
+check "capacity: the seccomp filter covers $abis" [ "$(jq -r '.enforcement.seccomp_abis | join(" ")' <<<"$cap")" = "$abis" ]
 # Each cgroup limit is reported enforced exactly when this host's cgroup v2
 # hierarchy has the controller (this machine's has none), never pretended.
 cg2=$(findmnt -t cgroup2 -no TARGET | head -n 1)
