@@ -483,6 +483,36 @@ static void print_host_keys(json_object *a, FILE *f) {
         }
 }
 
+int format_known_hosts(json_object *capacity, const char *address, unsigned port, FILE *f, const char **ret_bad) {
+        json_object *l = get_typed(capacity, "host_keys", json_type_array);
+        size_t n = l ? json_object_array_length(l) : 0, printed = 0;
+
+        /* Letters, digits, '.', '-' and ':' only: a host name or an IPv4 or
+         * IPv6 address, nothing that known_hosts would read as a pattern
+         * (*, ?, !), a list (,) or a marker (@). */
+        if (isempty(address) || strlen(address) > 253 || address[0] == '-' ||
+            strspn(address, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-:") != strlen(address) ||
+            port == 0 || port > 65535)
+                return -EINVAL;
+        for (size_t i = 0; i < n; i++) {
+                const char *key = get_string(json_object_array_get_idx(l, i), "public_key");
+
+                /* "TYPE BASE64", nothing else on the line. */
+                if (!key || strchr(key, '\n') || !strchr(key, ' '))
+                        continue;
+                if (port == 22)
+                        fprintf(f, "%s %s\n", address, key);
+                else
+                        fprintf(f, "[%s]:%u %s\n", address, port, key);
+                printed++;
+        }
+        if (printed == 0) {
+                *ret_bad = "host_keys";
+                return -EBADMSG;
+        }
+        return 0;
+}
+
 static void print_identity(json_object *a, FILE *f) {
         const char *s;
 

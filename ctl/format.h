@@ -61,5 +61,11 @@ int format_resume(json_object *answer, time_t now, FILE *f, const char **ret_bad
 int format_reload(json_object *answer, time_t now, FILE *f, const char **ret_bad);
 int format_metrics(json_object *answer, time_t now, FILE *f, const char **ret_bad);
 
+/* `known-hosts`: capacity's host_keys as OpenSSH known_hosts lines for
+ * ADDRESS and port ("ADDRESS KEY" for port 22, "[ADDRESS]:PORT KEY"
+ * otherwise).  -EINVAL if address is not an IP address or host name;
+ * -EBADMSG (with *ret_bad) if the answer lists no host key. */
+int format_known_hosts(json_object *capacity, const char *address, unsigned port, FILE *f, const char **ret_bad);
+
 /* `status`: the capacity summary, then the jobs table. */
 int format_status(json_object *capacity, json_object *jobs, time_t now, FILE *f, const char **ret_bad);

@@ -61,6 +61,7 @@ static int run_status(const Verb *v, int argc, char *argv[]);
 static int run_policy(const Verb *v, int argc, char *argv[]);
 static int run_help(const Verb *v, int argc, char *argv[]);
 static int run_metrics(const Verb *v, int argc, char *argv[]);
+static int run_known_hosts(const Verb *v, int argc, char *argv[]);
 
 static const Verb verbs[] = {
         { "status",   "",  "Slot gauge, health and the jobs table", .run = run_status },
@@ -84,6 +85,9 @@ static const Verb verbs[] = {
         { "metrics",  "[--output FILE]",
           "Prometheus metrics text; with --output, replace FILE atomically (node-exporter's textfile collector)",
           .value_flags = { "--output" }, .run = run_metrics, .format = format_metrics },
+        { "known-hosts", "ADDRESS [--port N]",
+          "hostd's host keys as known_hosts lines for ADDRESS, to pin at enrolment",
+          .required = "ADDRESS", .value_flags = { "--port" }, .run = run_known_hosts },
         { "policy",   "check [FILE]", "Validate a policy file locally (no daemon needed)", .run = run_policy },
         { "help",     "[VERB]", "Show this help, or a verb's", .run = run_help },
 };
@@ -537,6 +541,45 @@ static int run_metrics(const Verb *v, int argc, char *argv[]) {
                 return EXIT_INTERNAL;
         }
         return 0;
+}
+
+/* The lines a client pins for ADDRESS, from the keys hostd serves (not the
+ * .pub files, which may hold a key no longer served).  Run it on the
+ * builder, over a channel you trust: that is what makes the pin worth it. */
+static int run_known_hosts(const Verb *v, int argc, char *argv[]) {
+        _cleanup_json_ json_object *cap = NULL;
+        char *capacity_argv[] = { (char *) "capacity" };
+        const char *address = NULL, *bad = NULL;
+        uint64_t port = 22;
+        int r;
+
+        for (int i = 1; i < argc; i++) {
+                if (streq(argv[i], "--port")) {
+                        if (i + 1 >= argc)
+                                return usage_error(v, "--port needs a value");
+                        if (parse_u64(argv[++i], &port) < 0 || port == 0 || port > 65535)
+                                return usage_error(v, "--port '%s' is not a port number (1-65535)", argv[i]);
+                } else if (!address && argv[i][0] != '-')
+                        address = argv[i];
+                else
+                        return usage_error(v, "unexpected argument '%s'", argv[i]);
+        }
+        if (!address)
+                return usage_error(v, "missing argument ADDRESS");
+
+        r = call_hostd(1, capacity_argv, &cap);
+        if (r == 0)
+                r = check_answer(cap);
+        if (r != 0)
+                return r;
+        if (arg_json) {
+                print_json(cap);
+                return 0;
+        }
+        r = format_known_hosts(cap, address, (unsigned) port, stdout, &bad);
+        if (r == -EINVAL)
+                return usage_error(v, "'%s' is not an IP address or host name (letters, digits, '.', '-', ':')", address);
+        return shown(r, bad);
 }
 
 static int run_policy(const Verb *v, int argc, char *argv[]) {

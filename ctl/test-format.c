@@ -289,8 +289,51 @@ static void test_others(void) {
                0, "hostd_slots 4\n", NULL);
 }
 
+/* format_known_hosts() as a format_func_t, for render(). */
+static const char *kh_address;
+static unsigned kh_port;
+static int format_kh(json_object *a, time_t now, FILE *f, const char **ret_bad) {
+        return format_known_hosts(a, kh_address, kh_port, f, ret_bad);
+}
+static char *known_hosts(const char *json, const char *address, unsigned port, int *ret) {
+        kh_address = address;
+        kh_port = port;
+        return render(format_kh, json, ret);
+}
+
+static void test_known_hosts(void) {
+        const char *keys = "{\"apiVersion\":\"hostd/v1\",\"host_keys\":["
+                "{\"type\":\"ssh-ed25519\",\"fingerprint\":\"SHA256:a\",\"public_key\":\"ssh-ed25519 AAAAE\"},"
+                "{\"type\":\"ssh-rsa\",\"fingerprint\":\"SHA256:b\",\"public_key\":\"ssh-rsa AAAAB\"}]}";
+        char *out;
+        int r;
+
+        out = known_hosts(keys, "192.0.2.21", 22, &r);
+        check(r == 0 && streq(out, "192.0.2.21 ssh-ed25519 AAAAE\n192.0.2.21 ssh-rsa AAAAB\n"),
+              "known-hosts: port 22 is the plain address, one line per key", out);
+        free(out);
+        out = known_hosts(keys, "2001:db8::7", 2222, &r);
+        check(r == 0 && streq(out, "[2001:db8::7]:2222 ssh-ed25519 AAAAE\n[2001:db8::7]:2222 ssh-rsa AAAAB\n"),
+              "known-hosts: another port in brackets", out);
+        free(out);
+        /* Patterns, lists, markers and option-like names are refused. */
+        const char *bad_addresses[] = { "", "*", "a,b", "@revoked", "-oProxyCommand", "host name", "a\nb" };
+        for (size_t i = 0; i < ELEMENTSOF(bad_addresses); i++) {
+                out = known_hosts(keys, bad_addresses[i], 22, &r);
+                check(r == -EINVAL && isempty(out), "known-hosts: a bad address is refused", out);
+                free(out);
+        }
+        out = known_hosts(keys, "h", 0, &r);
+        check(r == -EINVAL, "known-hosts: port 0 is refused", out);
+        free(out);
+        out = known_hosts("{\"apiVersion\":\"hostd/v1\"}", "h", 22, &r);
+        check(r == -EBADMSG, "known-hosts: an answer without host keys is malformed", out);
+        free(out);
+}
+
 int main(void) {
         test_durations();
+        test_known_hosts();
         test_sizes();
         test_exit_status();
         test_capacity();

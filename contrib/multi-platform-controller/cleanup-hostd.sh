@@ -11,6 +11,15 @@
 set -euo pipefail
 
 : "${NAMESPACE:?}" "${TASKRUN_NAME:?}"
+# A stock host of the same pool: its Secret has no known_hosts (stock
+# Secrets hold only id_rsa).  The controller's own clean script runs, from
+# its ConfigMap, mounted as the stock Task mounts it; without it, the
+# missing known_hosts is an error (hostd-lib.sh).
+STOCK_SCRIPT=${HOSTD_MPC_STOCK_SCRIPTS:-/scripts}/clean-shared-host.sh
+if [ ! -e "${SSH_WORKSPACE_PATH:?}/known_hosts" ] && [ -f "$STOCK_SCRIPT" ]; then
+        printf '{"message": "%s", "level": "INFO"}\n' "no known_hosts in the host's Secret: ${HOST:-?} is a stock host, running $STOCK_SCRIPT" >&2
+        exec bash "$STOCK_SCRIPT"
+fi
 . "$(dirname "$0")/hostd-lib.sh"
 
 OWNER="$NAMESPACE/$TASKRUN_NAME"

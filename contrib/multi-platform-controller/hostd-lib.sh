@@ -2,16 +2,38 @@
 # Sourced by provision-hostd.sh and cleanup-hostd.sh: logging in the
 # controller's format, the workspace check, and hostd's API over SSH with
 # the controller key and hostd's pinned host keys.
+#
+# The workspace is the host's Secret in the controller's namespace:
+#   id_rsa        the controller key (as for stock hosts)
+#   known_hosts   hostd's host keys for the address (and port), pinned at
+#                 enrolment: `hostctl known-hosts ADDRESS` on the builder
+#   hostd-port    optional: hostd's port, default 22
+#   hostd-lease   optional: the jobs' lease, default 4h (hostd reclaims a
+#                 job whose cleanup never comes)
+# HOSTD_PORT and LEASE in the environment override the last two.
 
 : "${HOST:?}" "${SSH_WORKSPACE_PATH:?}"
 USER=${USER:-controller}
-HOSTD_PORT=${HOSTD_PORT:-22}
+ws_value() { # ws_value KEY DEFAULT: a key of the host's Secret, or DEFAULT
+        local v
+        if [ -s "$SSH_WORKSPACE_PATH/$1" ]; then
+                v=$(tr -d ' \n' <"$SSH_WORKSPACE_PATH/$1")
+                echo "${v:-$2}"
+        else
+                echo "$2"
+        fi
+}
+HOSTD_PORT=${HOSTD_PORT:-$(ws_value hostd-port 22)}
+LEASE=${LEASE:-$(ws_value hostd-lease 4h)}
 
 log() { printf '{"message": %s, "level": "%s"}\n' "$(jq -Rn --arg m "$2" '$m')" "$1" >&2; }
 
+[[ $HOSTD_PORT =~ ^[0-9]{1,5}$ ]] || { log ERROR "hostd-port '$HOSTD_PORT' is not a port number"; exit 1; }
+[[ $LEASE =~ ^[0-9]+[smhd]?$ ]] || { log ERROR "hostd-lease '$LEASE' is not a duration such as 4h or 90m"; exit 1; }
+
 for f in id_rsa known_hosts; do
         if [ ! -s "$SSH_WORKSPACE_PATH/$f" ]; then
-                log ERROR "$SSH_WORKSPACE_PATH/$f is missing: the host's secret needs the controller key (id_rsa) and hostd's pinned host keys (known_hosts; see docs/install.md, 'Pinning')"
+                log ERROR "$SSH_WORKSPACE_PATH/$f is missing: the host's Secret needs the controller key (id_rsa) and hostd's pinned host keys (known_hosts: run 'hostctl known-hosts $HOST' on the builder and add its output to the Secret; contrib/multi-platform-controller/README.md, 'Enrolling')"
                 exit 1
         fi
 done

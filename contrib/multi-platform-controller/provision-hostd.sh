@@ -9,28 +9,50 @@
 #   host       USER@ADDRESS
 #   user-dir   the job's home
 # plus `known_hosts` (hostd's pinned keys for ADDRESS:PORT), for tasks
-# that check host keys.  When hostd answers that it cannot take the job
-# (no-capacity, draining, unsupported-platform), the Secret holds only
-# `error` with hostd's message, so the build task stops at once with it.
+# that check host keys.
 #
-# Environment (the provision Task's parameters):
+# When this host cannot take the job (hostd answers no-capacity, draining
+# or unsupported-platform, or cannot be reached), the step fails with
+# hostd's reason in its log and makes no Secret: the controller then marks
+# the host failed for this TaskRun (its failed-hosts annotation) and
+# provisions on another host of the pool; only when every host has failed
+# does it write the `error` Secret itself.  Exiting 0 with an error Secret
+# would stop that failover.
+#
+# Environment (the provision Task's parameters, exactly the controller's):
 #   SECRET_NAME NAMESPACE TASKRUN_NAME   where the Secret goes, and the owner
 #   HOST                  the builder's address
-#   USER                  hostd's controller user (default: controller)
-#   PLATFORM              linux/ARCH; empty: the host's native platform
-#   SSH_WORKSPACE_PATH    holds id_rsa (the controller key) and known_hosts
-#                         (hostd's host keys, pinned at enrolment)
-#   HOSTD_PORT            default 22
-#   LEASE                 default 4h: hostd reclaims a job whose cleanup
-#                         never comes
+#   USER                  hostd's controller user
+#   SUDO_COMMANDS         ignored: a hostd job is root in its own user namespace
+#   RAW_PLATFORM          the pool's platform without its flavour, as the
+#                         controller's rawPlatform() makes it (linux-arm64
+#                         for linux/arm64 and linux-m2xlarge/arm64); empty:
+#                         the host's native platform
+#   INSTANCE_TAG          ignored (names cloud instances of dynamic pools)
+#   SSH_WORKSPACE_PATH    the host's Secret (see hostd-lib.sh)
 # Needs ssh, jq, base64 and kubectl.
 set -euo pipefail
 
 : "${SECRET_NAME:?}" "${NAMESPACE:?}" "${TASKRUN_NAME:?}"
-LEASE=${LEASE:-4h}
-PLATFORM=${PLATFORM:-}
+# A stock host of the same pool: its Secret has no known_hosts (stock
+# Secrets hold only id_rsa).  The controller's own provision script runs, from
+# its ConfigMap, mounted as the stock Task mounts it; without it, the
+# missing known_hosts is an error (hostd-lib.sh).
+STOCK_SCRIPT=${HOSTD_MPC_STOCK_SCRIPTS:-/scripts}/provision-shared-host.sh
+if [ ! -e "${SSH_WORKSPACE_PATH:?}/known_hosts" ] && [ -f "$STOCK_SCRIPT" ]; then
+        printf '{"message": "%s", "level": "INFO"}\n' "no known_hosts in the host's Secret: ${HOST:-?} is a stock host, running $STOCK_SCRIPT" >&2
+        exec bash "$STOCK_SCRIPT"
+fi
 . "$(dirname "$0")/hostd-lib.sh"
 
+# linux-arm64 -> linux/arm64: OS first, architecture last (the flavour,
+# when the controller left one, in between).
+PLATFORM=
+if [ -n "${RAW_PLATFORM:-}" ]; then
+        [[ $RAW_PLATFORM =~ ^[A-Za-z0-9_]+(-[A-Za-z0-9_]+)+$ ]] ||
+                { log ERROR "RAW_PLATFORM '$RAW_PLATFORM' is not OS-ARCH (e.g. linux-arm64)"; exit 1; }
+        PLATFORM="${RAW_PLATFORM%%-*}/${RAW_PLATFORM##*-}"
+fi
 if [ -z "$PLATFORM" ]; then
         PLATFORM=$(hostd capacity | jq -r '[.platforms[] | select(.emulated | not) | .platform][0] // empty')
         [ -n "$PLATFORM" ] || { log ERROR "hostd on $HOST names no native platform"; exit 1; }
@@ -67,11 +89,10 @@ case $rc in
         log INFO "job $(jq -r .job <<<"$answer") on $HOST for $OWNER, lease until $(jq -r .lease_expires <<<"$answer")"
         ;;
 4 | 5 | 6)
-        # no-capacity, draining, unsupported-platform: the build cannot run
-        # here; say why in the build's own log.
-        msg="hostd on $HOST: $(jq -r '.error.code + ": " + .error.message' <<<"$answer")"
-        secret error "$msg"
-        log WARNING "$msg"
+        # no-capacity, draining, unsupported-platform: not this host; the
+        # controller tries another one.
+        log ERROR "hostd on $HOST cannot take $OWNER: $(jq -r '.error.code + ": " + .error.message' <<<"$answer" 2>/dev/null || echo "$answer")"
+        exit 1
         ;;
 *)
         log ERROR "allocate on $HOST failed (exit $rc): $(jq -r '.error.message // empty' <<<"$answer" 2>/dev/null || true)"

@@ -6,6 +6,10 @@
 # long `ssh host podman run` with -e, -v ...:Z and --tmpfs /run/secrets,
 # the post-build step, rsync pulls) runs on it with stock clients and
 # StrictHostKeyChecking=yes, and the cleanup script releases the job.
+# The Tasks' environment is exactly the parameters the controller passes
+# (RAW_PLATFORM honoured); a host that cannot take the job fails the step
+# with hostd's reason, so that the controller fails over.  The host's
+# Secret is enrolled with `hostctl known-hosts` and carries hostd's port.
 # The cluster is the only part that is not real: kubectl is a stand-in
 # that records the Secret it is asked to create.
 . "$(dirname "$0")/lib.sh"
@@ -18,11 +22,17 @@ done
 
 start_hostd_ssh --set Jobs.Slots=2
 
-# The host's Secret in the controller's namespace, as a mounted workspace.
+# The host's Secret in the controller's namespace, as a mounted workspace,
+# enrolled as contrib/multi-platform-controller/README.md says: the
+# controller key, `hostctl known-hosts` run on the builder, hostd's port.
 WS=$WORK/ssh-workspace
 mkdir -p "$WS"
 install -m 0400 "$CTL_KEY" "$WS/id_rsa"
-cp "$CTL_KH" "$WS/known_hosts"
+enrol() { hc known-hosts 127.0.0.1 --port "$PORT" >"$WS/known_hosts"; }
+check "hostctl known-hosts prints hostd's keys for the address and port" enrol
+check "... one line per key served, in known_hosts form" \
+        [ "$(awk -v hp="[127.0.0.1]:$PORT" '$1 == hp' "$WS/known_hosts" | wc -l)" = "$(jqf '.host_keys | length' capacity)" ]
+echo "$PORT" >"$WS/hostd-port"
 
 mkdir -p "$WORK/bin" "$WORK/secrets"
 cat >"$WORK/bin/kubectl" <<'EOF'
@@ -38,15 +48,19 @@ echo "secret/$(awk '$1 == "name:" { gsub(/"/, "", $2); print $2; exit }' "$3") c
 EOF
 chmod +x "$WORK/bin/kubectl"
 
-# provision TASKRUN [WORKSPACE]: the provision Task's step
+# provision TASKRUN [WORKSPACE [RAW_PLATFORM]]: the provision Task's step,
+# with the parameters the controller passes and nothing else.
 provision() {
-        env PATH="$WORK/bin:$PATH" KUBECTL_RECORD="$WORK/secrets" SECRET_NAME="multi-platform-ssh-$1" \
-            NAMESPACE=tenant-a TASKRUN_NAME="$1" HOST=127.0.0.1 USER=controller HOSTD_PORT="$PORT" \
+        env -i PATH="$WORK/bin:$PATH" KUBECTL_RECORD="$WORK/secrets" SECRET_NAME="multi-platform-ssh-$1" \
+            NAMESPACE=tenant-a TASKRUN_NAME="$1" HOST=127.0.0.1 USER=controller SUDO_COMMANDS= \
+            RAW_PLATFORM="${3-linux-${PLAT#linux/}}" INSTANCE_TAG=tenant-a-builds \
+            HOSTD_MPC_STOCK_SCRIPTS="${STOCK:-$WORK/no-stock}" \
             SSH_WORKSPACE_PATH="${2:-$WS}" bash "$CONTRIB/provision-hostd.sh"
 }
 cleanup_job() {
-        env PATH="$WORK/bin:$PATH" NAMESPACE=tenant-a TASKRUN_NAME="$1" HOST=127.0.0.1 USER=controller \
-            HOSTD_PORT="$PORT" SSH_WORKSPACE_PATH="$WS" bash "$CONTRIB/cleanup-hostd.sh"
+        env -i PATH="$WORK/bin:$PATH" SECRET_NAME="multi-platform-ssh-$1" NAMESPACE=tenant-a TASKRUN_NAME="$1" \
+            HOST=127.0.0.1 USER=controller HOSTD_MPC_STOCK_SCRIPTS="${STOCK:-$WORK/no-stock}" \
+            SSH_WORKSPACE_PATH="${2:-$WS}" bash "$CONTRIB/cleanup-hostd.sh"
 }
 last_secret() { find "$WORK/secrets" -name '*.yaml' | sort -V | tail -1; }
 n_secrets() { find "$WORK/secrets" -name '*.yaml' | wc -l; }
@@ -165,33 +179,71 @@ check "the build's output came back" [ "$(cat "$POD/workdir/built")" = built ]
 check "the image came back as an OCI layout" jq -e '.manifests | length == 1' "$POD/shared/konflux-final-image/index.json"
 check "with its digest and URL" bash -c 'grep -qx "sha256:[0-9a-f]\{64\}" "$1/shared/IMAGE_DIGEST" && [ "$(cat "$1/shared/IMAGE_URL")" = "$2" ]' _ "$POD" "$IMAGE"
 
-# ---- when hostd cannot take the job: an error Secret ------------------------
+# ---- when hostd cannot take the job: the step fails, the controller fails over
+check_fails() { ! "$@" >"$WORK/refusal.out" 2>&1; }
 check "a second TaskRun gets the second slot" provision build-b
-check "a third TaskRun on the full host: provision still succeeds" provision build-c
-S3=$(last_secret)
-check "... with a Secret holding only 'error'" [ "$(secret_keys "$S3")" = "error " ]
-check "... which says the host is full" grep -q '^hostd on 127.0.0.1: no-capacity: ' <(secret_data "$S3" error)
-secret_data "$S3" error; echo
+n=$(n_secrets)
+check "a third TaskRun on the full host: the provision step fails" check_fails provision build-c
+check "... with hostd's reason in its log" grep -q 'cannot take tenant-a/build-c: no-capacity: ' "$WORK/refusal.out"
+cat "$WORK/refusal.out"
+check "... and no Secret (the controller writes 'error' once every host failed)" [ "$(n_secrets)" = "$n" ]
 check "cleanup releases the TaskRun's job" cleanup_job build-b
 check "... and the slot is free" [ "$(jqf .slots.free capacity)" = 1 ]
 hc drain --reason "kernel update" >/dev/null
-check "provision on a draining host" provision build-d
-check "... gives an error Secret with the drain reason" grep -q 'draining: .*kernel update' <(secret_data "$(last_secret)" error)
+check "provision on a draining host fails" check_fails provision build-d
+check "... with the drain reason" grep -q 'draining: .*kernel update' "$WORK/refusal.out"
 hc resume >/dev/null
+check "RAW_PLATFORM of a platform this host has not: the step fails" check_fails provision build-d "$WS" linux-s390x
+check "... as unsupported-platform" grep -q 'unsupported-platform' "$WORK/refusal.out"
+check "a RAW_PLATFORM that is not OS-ARCH is refused" check_fails provision build-d "$WS" 'linux-arm64;x'
+check "... naming it" grep -q "RAW_PLATFORM 'linux-arm64;x' is not OS-ARCH" "$WORK/refusal.out"
+check "no Secret for any of them" [ "$(n_secrets)" = "$n" ]
+# The controller's rawPlatform() keeps OS and architecture of a flavoured
+# platform (linux-m2xlarge/arm64 -> linux-arm64); an empty RAW_PLATFORM
+# asks for the native platform.
+check "RAW_PLATFORM linux-${PLAT#linux/} allocates a $PLAT job" provision build-d
+check "... of that platform" [ "$(jqf '.jobs[] | select(.owner == "tenant-a/build-d") | .platform' jobs)" = "$PLAT" ]
+check "cleanup of build-d" cleanup_job build-d
+check "an empty RAW_PLATFORM asks for the native platform" provision build-d "$WS" ""
+check "... $PLAT" [ "$(jqf '.jobs[] | select(.owner == "tenant-a/build-d") | .platform' jobs)" = "$PLAT" ]
+check "cleanup of build-d again" cleanup_job build-d
+n=$(n_secrets)
+mkdir -p "$WORK/ws-port"
+cp "$WS/id_rsa" "$WS/known_hosts" "$WORK/ws-port/"
+echo '22 -oProxyCommand=x' >"$WORK/ws-port/hostd-port"
+check "a hostd-port that is not a number is refused" check_fails provision build-f "$WORK/ws-port"
+check "... naming it" grep -q "hostd-port '22-oProxyCommand=x' is not a port number" "$WORK/refusal.out"
 
 # ---- refusals ------------------------------------------------------------------
-n=$(n_secrets)
 mkdir -p "$WORK/ws-wrong"
 install -m 0400 "$CTL_KEY" "$WORK/ws-wrong/id_rsa"
+echo "$PORT" >"$WORK/ws-wrong/hostd-port"
 ssh-keygen -q -t ed25519 -N '' -f "$WORK/other_host_key"
 echo "[127.0.0.1]:$PORT $(cut -d' ' -f1,2 "$WORK/other_host_key.pub")" >"$WORK/ws-wrong/known_hosts"
-check_fails() { ! "$@" >"$WORK/refusal.out" 2>&1; }
 check "a host answering with another host key gets no build" check_fails provision build-e "$WORK/ws-wrong"
 check "... because its host key is not the pinned one" grep -qi 'host key' "$WORK/refusal.out"
 rm "$WORK/ws-wrong/known_hosts"
 check "a workspace without known_hosts is refused" check_fails provision build-e "$WORK/ws-wrong"
 check "... naming the file" grep -q 'known_hosts is missing' "$WORK/refusal.out"
 check "no Secret was made for either" [ "$(n_secrets)" = "$n" ]
+
+# A stock host of the same pool (its Secret has no known_hosts): the
+# controller's own scripts run, with the same parameters.  Stand-ins that
+# record how they were called; with known_hosts, hostd's path runs even
+# when the stock scripts are there.
+STOCK=$WORK/stock
+mkdir -p "$STOCK"
+for t in provision-shared-host clean-shared-host; do
+        printf '#!/bin/bash\necho "%s $TASKRUN_NAME $HOST $USER $RAW_PLATFORM $SSH_WORKSPACE_PATH" >>"%s/calls"\n' "$t" "$WORK" >"$STOCK/$t.sh"
+done
+check "a Secret without known_hosts, stock scripts installed: the stock provision runs" provision build-s "$WORK/ws-wrong"
+check "... with the controller's parameters" grep -qx "provision-shared-host build-s 127.0.0.1 controller linux-${PLAT#linux/} $WORK/ws-wrong" "$WORK/calls"
+check "... and the stock cleanup" cleanup_job build-s "$WORK/ws-wrong"
+check "... likewise" grep -qx "clean-shared-host build-s 127.0.0.1 controller  $WORK/ws-wrong" "$WORK/calls"
+check "a Secret with known_hosts takes hostd's path" provision build-h
+check "... (no stock call)" [ "$(wc -l <"$WORK/calls")" = 2 ]
+check "cleanup of build-h" cleanup_job build-h
+unset STOCK
 check "and no job" [ "$(jqf '.jobs | length' jobs)" = 1 ]
 
 # ---- cleanup ------------------------------------------------------------------------
