@@ -7,7 +7,7 @@
  * in libssh's channel buffer (which stops the client's window) while a
  * process's stdin is full.
  *
- * libssh 0.10 notes that shape this file (see MACHINE-NOTES.md):
+ * libssh 0.10 behaviour that shapes this file (docs/ssh.md, Known limits):
  *  - fds may not be added to or removed from an ssh_event inside its
  *    callbacks, so callbacks only set flags and sync_channels() applies them
  *    between polls;
