@@ -10,7 +10,11 @@
 #   hostd-port    optional: hostd's port, default 22
 #   hostd-lease   optional: the jobs' lease, default 4h (hostd reclaims a
 #                 job whose cleanup never comes)
-# HOSTD_PORT and LEASE in the environment override the last two.
+#   hostd-full-wait
+#                 optional: seconds a provision waits on a full host for a
+#                 slot to come free (the controller's count runs ahead of
+#                 the cleanups), default 15
+# HOSTD_PORT, LEASE and FULL_WAIT in the environment override the last three.
 
 : "${HOST:?}" "${SSH_WORKSPACE_PATH:?}"
 USER=${USER:-controller}
@@ -25,11 +29,13 @@ ws_value() { # ws_value KEY DEFAULT: a key of the host's Secret, or DEFAULT
 }
 HOSTD_PORT=${HOSTD_PORT:-$(ws_value hostd-port 22)}
 LEASE=${LEASE:-$(ws_value hostd-lease 4h)}
+FULL_WAIT=${FULL_WAIT:-$(ws_value hostd-full-wait 15)}
 
 log() { printf '{"message": %s, "level": "%s"}\n' "$(jq -Rn --arg m "$2" '$m')" "$1" >&2; }
 
 [[ $HOSTD_PORT =~ ^[0-9]{1,5}$ ]] || { log ERROR "hostd-port '$HOSTD_PORT' is not a port number"; exit 1; }
 [[ $LEASE =~ ^[0-9]+[smhd]?$ ]] || { log ERROR "hostd-lease '$LEASE' is not a duration such as 4h or 90m"; exit 1; }
+[[ $FULL_WAIT =~ ^[0-9]{1,4}$ ]] || { log ERROR "hostd-full-wait '$FULL_WAIT' is not a number of seconds"; exit 1; }
 
 for f in id_rsa known_hosts; do
         if [ ! -s "$SSH_WORKSPACE_PATH/$f" ]; then

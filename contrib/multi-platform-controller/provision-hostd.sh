@@ -60,8 +60,23 @@ fi
 
 # One job per TaskRun: allocate is idempotent per owner.
 OWNER="$NAMESPACE/$TASKRUN_NAME"
-rc=0
-answer=$(hostd allocate --owner "'$OWNER'" --platform "$PLATFORM" --lease "$LEASE") || rc=$?
+allocate() {
+        rc=0
+        answer=$(hostd allocate --owner "'$OWNER'" --platform "$PLATFORM" --lease "$LEASE") || rc=$?
+}
+allocate
+# no-capacity although the controller chose this host for a free slot:
+# its count frees a slot when a TaskRun completes, hostd only once the
+# clean Task has run and the cleanup is done, seconds later.  Failing now
+# would mark this host failed for the TaskRun for good (and with every host
+# so marked, the build gets the error Secret), so wait for it, bounded.
+deadline=$((SECONDS + FULL_WAIT))
+[ "$rc" != 4 ] || [ "$FULL_WAIT" = 0 ] ||
+        log INFO "hostd on $HOST is full: waiting up to ${FULL_WAIT} s for a cleanup to free a slot"
+while [ "$rc" = 4 ] && [ "$SECONDS" -lt "$deadline" ]; do
+        sleep 1
+        allocate
+done
 
 secret() { # KEY VALUE ...: the Secret with these data keys
         {
@@ -82,10 +97,20 @@ case $rc in
         # A retried provision (same TaskRun) gets the same job with a fresh
         # key; the previous key stops working (docs/contract.md).
         key=$(jq -r .private_key <<<"$answer")
-        secret id_rsa "$key"$'\n' \
-               host "$(jq -r .host <<<"$answer")" \
-               user-dir "$(jq -r .user_dir <<<"$answer")" \
-               known_hosts "$(jq -r .known_hosts <<<"$answer")"
+        if ! secret id_rsa "$key"$'\n' \
+                    host "$(jq -r .host <<<"$answer")" \
+                    user-dir "$(jq -r .user_dir <<<"$answer")" \
+                    known_hosts "$(jq -r .known_hosts <<<"$answer")"; then
+                # No Secret: the step fails and the controller fails over to
+                # another host; it cleans only the host a TaskRun ends on, so
+                # the job made here would hold its slot until its lease ends.
+                # Give it back now.
+                job=$(jq -r .job <<<"$answer")
+                hostd release "$job" >/dev/null ||
+                        log ERROR "release of job $job on $HOST failed too: it keeps its slot until its lease ends"
+                log ERROR "could not create the Secret for $OWNER: released job $job on $HOST"
+                exit 1
+        fi
         log INFO "job $(jq -r .job <<<"$answer") on $HOST for $OWNER, lease until $(jq -r .lease_expires <<<"$answer")"
         ;;
 4 | 5 | 6)

@@ -184,11 +184,30 @@ check_fails() { ! "$@" >"$WORK/refusal.out" 2>&1; }
 check "a second TaskRun gets the second slot" provision build-b
 n=$(n_secrets)
 check "a third TaskRun on the full host: the provision step fails" check_fails provision build-c
+check "... after waiting for a slot to come free" grep -q 'is full: waiting up to 15 s for a cleanup' "$WORK/refusal.out"
 check "... with hostd's reason in its log" grep -q 'cannot take tenant-a/build-c: no-capacity: ' "$WORK/refusal.out"
 cat "$WORK/refusal.out"
 check "... and no Secret (the controller writes 'error' once every host failed)" [ "$(n_secrets)" = "$n" ]
+# The controller's count runs ahead of hostd's: a TaskRun completes, the
+# controller provisions the next one on its slot, and the clean Task comes
+# a little later.  The provision waits for it instead of failing the host.
+provision build-c >"$WORK/wait.out" 2>&1 &
+waiter=$!
+sleep 2
 check "cleanup releases the TaskRun's job" cleanup_job build-b
+check "a provision that met the full host got the slot once the cleanup freed it" wait "$waiter"
+check "... having waited" grep -q 'is full: waiting' "$WORK/wait.out"
+check "... with a Secret" [ "$(n_secrets)" = $((n + 1)) ]
+check "cleanup of build-c" cleanup_job build-c
 check "... and the slot is free" [ "$(jqf .slots.free capacity)" = 1 ]
+mkdir -p "$WORK/ws-nowait"
+cp "$WS/id_rsa" "$WS/known_hosts" "$WORK/ws-nowait/"
+echo 0 >"$WORK/ws-nowait/hostd-full-wait"
+check "a second TaskRun fills the host again" provision build-e
+check "with hostd-full-wait 0, a full host fails the step at once" check_fails provision build-g "$WORK/ws-nowait"
+check "... without waiting" bash -c '! grep -q "is full: waiting" "$1"' _ "$WORK/refusal.out"
+check "cleanup of build-e" cleanup_job build-e
+n=$(n_secrets)
 hc drain --reason "kernel update" >/dev/null
 check "provision on a draining host fails" check_fails provision build-d
 check "... with the drain reason" grep -q 'draining: .*kernel update' "$WORK/refusal.out"
