@@ -46,8 +46,9 @@ if [ "${1:-}" = --cross ]; then
                 { echo "install-deps.sh: --cross arm64 is for amd64 machines; this is $(dpkg --print-architecture)" >&2; exit 1; }
         packages+=(crossbuild-essential-arm64 libsystemd-dev:arm64 libssh-dev:arm64 libjson-c-dev:arm64
                    libseccomp-dev:arm64 pkgconf:arm64 qemu-user-static
-                   # the aarch64 VM tier (meson test --suite vm-arm64)
-                   qemu-system-arm)
+                   # the aarch64 VM tier (meson test --suite vm-arm64); the
+                   # 32-bit ARM compiler for its AArch32 compat-ABI probe
+                   qemu-system-arm gcc-arm-linux-gnueabihf libc6-dev-armhf-cross)
         dpkg --print-foreign-architectures | grep -qx arm64 || dpkg --add-architecture arm64
 fi
 

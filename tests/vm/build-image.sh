@@ -6,21 +6,47 @@
 # itself is not in the image: each run installs it from a `meson install
 # --destdir` tree (run-vm-tests.sh).
 #
-#   build-image.sh CACHE_DIR     prints the image's directory on stdout
+#   build-image.sh CACHE_DIR [ARCH]     prints the image's directory on stdout
+#
+# ARCH is the guest's Debian architecture: amd64 (the default; also
+# $HOSTD_VM_ARCH) or arm64.  A foreign architecture's debootstrap runs its
+# second stage and the kernel's install through qemu-user-static, with
+# Debian's qemu-aarch64 registered in binfmt_misc for the while if it was
+# not already (and unregistered after, only if registered here).
 #
 # The image is keyed by the hash of this script, so a changed recipe builds
-# a new one; older images in CACHE_DIR are removed.  debootstrap takes a few
-# minutes, which is why the image lives outside the source tree.
+# a new one; older images of the same architecture in CACHE_DIR are removed
+# (amd64: debian12-HASH, arm64: arm64-debian12-HASH, each with its own lock,
+# so building one never waits for or removes the other).  debootstrap takes
+# a few minutes (arm64 under qemu-user: about twenty), which is why the
+# image lives outside the source tree.
 set -euo pipefail
 
-CACHE=${1:?usage: build-image.sh CACHE_DIR}
+CACHE=${1:?usage: build-image.sh CACHE_DIR [amd64|arm64]}
+ARCH=${2:-${HOSTD_VM_ARCH:-amd64}}
 RECIPE_HASH=$(sha256sum "$0" | cut -c1-16)
-OUT=$CACHE/debian12-$RECIPE_HASH
+case $ARCH in
+amd64)
+        PREFIX=debian12
+        LOCK=$CACHE/.lock
+        CONSOLE=ttyS0
+        ;;
+arm64)
+        PREFIX=arm64-debian12
+        LOCK=$CACHE/.lock-arm64
+        CONSOLE=ttyAMA0
+        ;;
+*)
+        echo "build-image: unknown architecture $ARCH (amd64 or arm64)" >&2
+        exit 2
+        ;;
+esac
+OUT=$CACHE/$PREFIX-$RECIPE_HASH
 IMAGE_SIZE=12G
 
 mkdir -p "$CACHE"
 # Two runs at once (two build trees, say) build the image once.
-exec 9>"$CACHE/.lock"
+exec 9>"$LOCK"
 flock 9
 if [ -f "$OUT/ready" ]; then
         echo "$OUT"
@@ -28,12 +54,30 @@ if [ -f "$OUT/ready" ]; then
 fi
 
 WORK=$CACHE/build.$$
-trap 'umount -R "$WORK/root/proc" "$WORK/root/sys" "$WORK/root/dev" 2>/dev/null || true; rm -rf "$WORK"' EXIT
+BINFMT=/proc/sys/fs/binfmt_misc
+QEMU_REGISTERED=
+# qemu-aarch64 in binfmt_misc, for the chroot's arm64 binaries: registered
+# here only if absent (an integration test may hold it for a while, and
+# may also take it away: called again before each step that runs arm64
+# code).  The F flag opens the interpreter now, so the chroot needs no
+# copy of it.
+binfmt_aarch64() {
+        [ "$(dpkg --print-architecture)" != arm64 ] || return 0
+        [ -e "$BINFMT/register" ] || mount -t binfmt_misc binfmt_misc "$BINFMT"
+        [ ! -e "$BINFMT/qemu-aarch64" ] || return 0
+        cat /usr/lib/binfmt.d/qemu-aarch64.conf >"$BINFMT/register"
+        QEMU_REGISTERED=1
+}
+binfmt_release() {
+        [ -z "$QEMU_REGISTERED" ] || echo -1 >"$BINFMT/qemu-aarch64" 2>/dev/null || true
+        QEMU_REGISTERED=
+}
+trap 'binfmt_release; umount -R "$WORK/root/proc" "$WORK/root/sys" "$WORK/root/dev" 2>/dev/null || true; rm -rf "$WORK"' EXIT
 rm -rf "$WORK"
 mkdir -p "$WORK/root"
 ROOT=$WORK/root
 MIRROR=$(bash "$(dirname "$0")/../../tools/debian-mirror.sh")
-echo "build-image: debootstrap bookworm from $MIRROR (a few minutes)" >&2
+echo "build-image: debootstrap bookworm ($ARCH) from $MIRROR (a few minutes)" >&2
 
 # Runtime of hostd and of the jobs: libraries hostd links, e2fsprogs and
 # util-linux for the job disks, podman with both OCI runtimes (netavark
@@ -45,8 +89,17 @@ PKGS=$PKGS,openssh-server,openssh-sftp-server,rsync,busybox-static,ca-certificat
 PKGS=$PKGS,libssh-4,libjson-c5,libseccomp2,libsystemd0
 PKGS=$PKGS,podman,crun,runc,conmon,uidmap,netavark,aardvark-dns,fuse-overlayfs,golang-github-containers-common
 PKGS=$PKGS,passt
-debootstrap --variant=minbase --include="$PKGS" bookworm "$ROOT" "$MIRROR" >"$WORK/debootstrap.log" 2>&1 ||
-        { tail -30 "$WORK/debootstrap.log" >&2; exit 1; }
+if [ "$ARCH" = "$(dpkg --print-architecture)" ]; then
+        debootstrap --variant=minbase --include="$PKGS" bookworm "$ROOT" "$MIRROR" >"$WORK/debootstrap.log" 2>&1 ||
+                { tail -30 "$WORK/debootstrap.log" >&2; exit 1; }
+else
+        # Download and unpack here, configure in the chroot through qemu.
+        debootstrap --arch="$ARCH" --foreign --variant=minbase --include="$PKGS" bookworm "$ROOT" "$MIRROR" \
+                >"$WORK/debootstrap.log" 2>&1 || { tail -30 "$WORK/debootstrap.log" >&2; exit 1; }
+        binfmt_aarch64
+        chroot "$ROOT" /debootstrap/debootstrap --second-stage >>"$WORK/debootstrap.log" 2>&1 ||
+                { tail -30 "$WORK/debootstrap.log" >&2; exit 1; }
+fi
 
 # The kernel, booted directly by qemu (-kernel/-initrd), with the virtio
 # drivers in its initramfs.
@@ -57,8 +110,9 @@ cp /etc/resolv.conf "$ROOT/etc/resolv.conf" 2>/dev/null || true
 cat >"$ROOT/etc/apt/sources.list" <<EOF
 deb $MIRROR bookworm main
 EOF
+[ "$ARCH" = amd64 ] || binfmt_aarch64
 chroot "$ROOT" env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-        linux-image-amd64 initramfs-tools >"$WORK/kernel.log" 2>&1 ||
+        linux-image-"$ARCH" initramfs-tools >"$WORK/kernel.log" 2>&1 ||
         { tail -30 "$WORK/kernel.log" >&2; exit 1; }
 chroot "$ROOT" apt-get clean
 umount -R "$ROOT/proc" "$ROOT/sys" "$ROOT/dev"
@@ -70,7 +124,8 @@ printf '127.0.0.1 localhost\n127.0.1.1 hostd-vm\n' >"$ROOT/etc/hosts"
 printf 'nameserver 10.0.2.3\n' >"$ROOT/etc/resolv.conf"
 mkdir -p "$ROOT/etc/systemd/network"
 printf '[Match]\nName=en* eth*\n\n[Network]\nDHCP=ipv4\n' >"$ROOT/etc/systemd/network/80-dhcp.network"
-chroot "$ROOT" systemctl enable systemd-networkd.service serial-getty@ttyS0.service >/dev/null 2>&1
+[ "$ARCH" = amd64 ] || binfmt_aarch64
+chroot "$ROOT" systemctl enable systemd-networkd.service serial-getty@$CONSOLE.service >/dev/null 2>&1
 # An empty machine-id: systemd makes one at boot.
 : >"$ROOT/etc/machine-id"
 
@@ -88,6 +143,8 @@ EOF
 # Faster boot: nothing waits for a network that qemu gives at once.
 chroot "$ROOT" systemctl mask systemd-networkd-wait-online.service apt-daily.timer apt-daily-upgrade.timer \
         e2scrub_all.timer fstrim.timer man-db.timer >/dev/null 2>&1 || true
+# No arm64 code runs past this point.
+binfmt_release
 
 cp "$ROOT"/boot/vmlinuz-* "$WORK/vmlinuz"
 cp "$ROOT"/boot/initrd.img-* "$WORK/initrd.img"
@@ -99,8 +156,9 @@ rm -rf "$OUT"
 mkdir -p "$OUT"
 mv "$WORK/rootfs.img" "$WORK/vmlinuz" "$WORK/initrd.img" "$WORK/harness_key" "$WORK/harness_key.pub" "$OUT/"
 touch "$OUT/ready"
-# Older recipes' images.
-for d in "$CACHE"/debian12-*; do
+# Older recipes' images of this architecture (not the other's: arm64's
+# prefix does not match amd64's glob).
+for d in "$CACHE/$PREFIX"-*; do
         [ "$d" = "$OUT" ] || rm -rf "$d"
 done
 echo "$OUT"

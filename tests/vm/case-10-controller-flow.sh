@@ -13,7 +13,7 @@ check "capacity: cpu, memory, pids and io enforced" \
         test "$(jq -r '[.enforcement.cgroup[]] | all' <<<"$cap")" = true
 check "capacity: podman runs crun on cgroup v2" test "$(jq -r .enforcement.podman_runtime <<<"$cap")" = crun
 
-a=$(allocate --owner vm/flow --platform linux/amd64 --lease 30m --memory 1G --disk 2G)
+a=$(allocate --owner vm/flow --platform "$VM_PLATFORM" --lease 30m --memory 1G --disk 2G)
 J=$(jq -r .job <<<"$a")
 UD=$(jq -r .user_dir <<<"$a")
 echo "job $J, user_dir $UD"
@@ -21,7 +21,7 @@ echo "job $J, user_dir $UD"
 job_ssh "$J" mkdir -p "$UD/workspaces/src" "$UD/results"
 W=$VM_DIR/flow
 mkdir -p "$W/src" "$W/out"
-cp /bin/busybox "$W/src/"
+cp "$VM_BUSYBOX" "$W/src/"
 printf 'FROM scratch\nCOPY busybox /bin/busybox\nRUN ["/bin/busybox", "sh", "-c", "echo built in %s > /hello"]\n' "$J" >"$W/src/Containerfile"
 head -c 4M /dev/urandom >"$W/src/blob"
 job_rsync "$J" -razW --mkpath "$W/src/" "$(job_host "$J"):$UD/workspaces/src/"

@@ -14,15 +14,15 @@ main_pid() { vm_root 'systemctl show -p MainPID --value hostd'; }
 
 # The lease case first: the shortest lease (60 s) runs out while the
 # others play.
-L=$(allocate --owner vm/lease --platform linux/amd64 --lease 60 | jq -r .job)
-B=$(allocate --owner vm/bystander --platform linux/amd64 | jq -r .job)
+L=$(allocate --owner vm/lease --platform "$VM_PLATFORM" --lease 60 | jq -r .job)
+B=$(allocate --owner vm/bystander --platform "$VM_PLATFORM" | jq -r .job)
 # setsid in a background child does not fork, so $! is the sleep itself.
 BPID=$(job_ssh "$B" 'setsid sleep 1000 </dev/null >/dev/null 2>&1 & echo $!')
 HOSTD_PID=$(main_pid)
 echo "lease job $L, bystander $B (pid $BPID in its namespace), hostd pid $HOSTD_PID"
 
 # ---- fork bomb -------------------------------------------------------------
-F=$(allocate --owner vm/forkbomb --platform linux/amd64 | jq -r .job)
+F=$(allocate --owner vm/forkbomb --platform "$VM_PLATFORM" | jq -r .job)
 pids_max=$(vm_root "cat $(job_cgroup "$F")/pids.max")
 check "the job's TasksMax is the policy's DefaultPids" test "$pids_max" = 256
 job_ssh "$F" 'setsid sh -c "b() { b | b & }; b" </dev/null >/dev/null 2>&1 &'
@@ -38,7 +38,7 @@ check "the bombed job is released" test "$(jq -r .state <<<"$r")" = released
 check_fails "nothing of the bomb is left" vm_root "systemctl is-active -q hostd-job-$F.scope"
 
 # ---- memory hog ----------------------------------------------------------
-M=$(allocate --owner vm/memhog --platform linux/amd64 --memory 256M | jq -r .job)
+M=$(allocate --owner vm/memhog --platform "$VM_PLATFORM" --memory 256M | jq -r .job)
 check "the job's MemoryMax is what it asked for" test "$(vm_root "cat $(job_cgroup "$M")/memory.max")" = 268435456
 check "the job has no swap to hide in" test "$(vm_root "cat $(job_cgroup "$M")/memory.swap.max")" = 0
 # tail keeps one endless line in memory.  The shell around it reports how
@@ -54,7 +54,7 @@ check "no OOM kill in the bystander's job" test "$(cg_field "$B" memory.events o
 controller release "$M" >/dev/null
 
 # ---- CPU hog and the disk quota, one job -------------------------------
-C=$(allocate --owner vm/cpuhog --platform linux/amd64 --cpus 0.5 --disk 256M | jq -r .job)
+C=$(allocate --owner vm/cpuhog --platform "$VM_PLATFORM" --cpus 0.5 --disk 256M | jq -r .job)
 check "the job's cpu.max is 0.5 CPU" test "$(vm_root "cat $(job_cgroup "$C")/cpu.max")" = "50000 100000"
 # Two spinning loops on a 2-CPU guest, unlimited, would use 2 CPUs; the
 # quota holds them to half of one.  Measured over 8 s in the middle of 14.

@@ -23,12 +23,12 @@ wait_build_running() {
         return 1
 }
 
-a=$(allocate --owner vm/restart --platform linux/amd64 --lease 30m)
+a=$(allocate --owner vm/restart --platform "$VM_PLATFORM" --lease 30m)
 J=$(jq -r .job <<<"$a")
 UD=$(jq -r .user_dir <<<"$a")
 W=$VM_DIR/restart
 mkdir -p "$W"
-cp /bin/busybox "$W/"
+cp "$VM_BUSYBOX" "$W/"
 # Two builds, each with a step that takes long enough to restart hostd
 # under it; the sleep's length tells the two apart.
 for n in 21 22; do

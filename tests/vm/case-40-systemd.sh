@@ -8,7 +8,7 @@ set -euo pipefail
 main_pid() { vm_root 'systemctl show -p MainPID --value hostd'; }
 
 # ---- STATUS= and the journal --------------------------------------------
-J=$(allocate --owner vm/systemd --platform linux/amd64 | jq -r .job)
+J=$(allocate --owner vm/systemd --platform "$VM_PLATFORM" | jq -r .job)
 status=$(vm_root 'systemctl status hostd --no-pager' || true)
 grep -m1 'Status:' <<<"$status"
 check "systemctl status shows the slots in its STATUS line" grep -q 'Status: "1/6 slots used, 5 free' <<<"$status"
@@ -41,7 +41,7 @@ check "hostd logs the bad drop-in by file and line" \
 vm_root "journalctl -u hostd -o cat --since=-30s | grep '60-bad.conf'"
 check "hostd keeps running (same MainPID)" test "$(main_pid)" = "$pid"
 check "the old policy stays in force (6 slots)" test "$(controller capacity | jq -r .slots.total)" = 6
-check "jobs can still be allocated" test "$(allocate --owner vm/after-bad-reload --platform linux/amd64 | jq -r .state)" = active
+check "jobs can still be allocated" test "$(allocate --owner vm/after-bad-reload --platform "$VM_PLATFORM" | jq -r .state)" = active
 controller release "$(controller jobs | jq -r '.jobs[] | select(.owner == "vm/after-bad-reload") | .job')" >/dev/null
 vm_root 'printf "[Jobs]\nSlots=5\n" >/etc/hostd/policy.conf.d/60-bad.conf && systemctl reload hostd'
 slots_are() { test "$(controller capacity | jq -r .slots.total)" = "$1"; }

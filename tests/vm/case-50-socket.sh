@@ -18,7 +18,7 @@ check "a controller connection starts hostd" test "$(controller capacity | jq -r
 check "hostd serves the passed socket" \
         vm_root "journalctl -u hostd -o cat _PID=\$(systemctl show -p MainPID --value hostd) | grep -q 'Serving SSH on 1 socket(s) passed by systemd'"
 
-a=$(allocate --owner vm/socket --platform linux/amd64)
+a=$(allocate --owner vm/socket --platform "$VM_PLATFORM")
 J=$(jq -r .job <<<"$a")
 check "allocate advertises the socket's port" test "$(jq -r .port <<<"$a")" = "$VM_HOSTD_PORT"
 

@@ -38,7 +38,7 @@ n_restarts() { vm_root 'systemctl show -p NRestarts --value hostd'; }
 # The controller's whole cycle works: allocate OWNER, then release it.
 allocates_and_releases() {
         local j
-        j=$(controller allocate --owner "$1" --platform linux/amd64 | jq -r .job) && [ "$j" != null ] &&
+        j=$(controller allocate --owner "$1" --platform "$VM_PLATFORM" | jq -r .job) && [ "$j" != null ] &&
                 test "$(controller release "$j" | jq -r .state)" = released
 }
 sampler=
@@ -50,7 +50,7 @@ trap '[ -z "$sampler" ] || kill "$sampler" 2>/dev/null; release_case_jobs' EXIT
 # needed; --timestamp 0 makes the image ID itself reproducible.
 W=$VM_DIR/hostile
 mkdir -p "$W/src"
-cp /bin/busybox "$W/src/"
+cp "$VM_BUSYBOX" "$W/src/"
 seq 1 200000 >"$W/src/input"
 cat >"$W/src/Containerfile" <<'EOF'
 FROM scratch
@@ -69,7 +69,7 @@ build_in() { # JOB USER_DIR OUT: the reference build in JOB; its image ID and ou
         job_rsync "$j" -rW "$(job_host "$j"):$ud/image-id" "$(job_host "$j"):$ud/sums" "$(job_host "$j"):$ud/input.gz" "$out/"
 }
 
-a=$(allocate --owner vm/quiet --platform linux/amd64 --lease 30m)
+a=$(allocate --owner vm/quiet --platform "$VM_PLATFORM" --lease 30m)
 Q=$(jq -r .job <<<"$a")
 sample_capacity >"$W/capacity-quiet" &
 sampler=$!
@@ -85,7 +85,7 @@ release "$Q"
 HOSTD_PID=$(main_pid)
 RESTARTS=$(n_restarts)
 ROOT_IFREE=$(vm_root "df --output=iavail / | tail -1")
-a=$(allocate --owner vm/build --platform linux/amd64 --lease 30m)
+a=$(allocate --owner vm/build --platform "$VM_PLATFORM" --lease 30m)
 B=$(jq -r .job <<<"$a")
 BUD=$(jq -r .user_dir <<<"$a")
 # A marker process of the build job, for the attacker to look for.
@@ -98,11 +98,11 @@ echo "build job $B (its marker is pid $BPID inside, $BPID_HOST on the host); hos
 # each OOM kill), a CPU hog and a disk filler in one job, a fork bomb in
 # another (it takes every pid of its job, so it would stop the first
 # job's loop from restarting its memory bomb).
-BOMBS=$(allocate --owner vm/bombs --platform linux/amd64 --cpus 0.5 --memory 256M --disk 256M | jq -r .job)
+BOMBS=$(allocate --owner vm/bombs --platform "$VM_PLATFORM" --cpus 0.5 --memory 256M --disk 256M | jq -r .job)
 job_ssh "$BOMBS" 'setsid sh -c "while :; do tail /dev/zero; done" </dev/null >/dev/null 2>&1 &
         setsid sh -c "while :; do :; done" </dev/null >/dev/null 2>&1 &
         setsid dd if=/dev/zero of=fill bs=1M </dev/null >/dev/null 2>&1 &'
-FORK=$(allocate --owner vm/forkbomb --platform linux/amd64 --cpus 0.5 --memory 256M | jq -r .job)
+FORK=$(allocate --owner vm/forkbomb --platform "$VM_PLATFORM" --cpus 0.5 --memory 256M | jq -r .job)
 job_ssh "$FORK" 'setsid sh -c "b() { b | b & }; b" </dev/null >/dev/null 2>&1 &'
 check "the memory bomb is OOM-killed in its own job" \
         vm_wait_for "awk '\$1 == \"oom_kill\" && \$2 > 0 { ok = 1 } END { exit !ok }' $(job_cgroup "$BOMBS")/memory.events" 180
@@ -119,7 +119,7 @@ build_start=$SECONDS
 
 # -- inode exhaustion: the job's filesystem is its own ----------------------------
 # A small disk (64M: 16k inodes) so that TCG fills it in seconds.
-I=$(allocate --owner vm/inodes --platform linux/amd64 --cpus 0.5 --memory 256M --disk 64M | jq -r .job)
+I=$(allocate --owner vm/inodes --platform "$VM_PLATFORM" --cpus 0.5 --memory 256M --disk 64M | jq -r .job)
 out=$(job_ssh "$I" 'mkdir many && cd many && seq 1 100000 | xargs touch 2>&1 | grep -m1 "No space" || true
         df --output=iused,iavail . | tail -1' 2>&1 || true)
 echo "inodes: $out"
@@ -147,7 +147,7 @@ build_in "$B" "$BUD" "$W/attacked2" >"$W/attacked2.log" 2>&1 &
 builder=$!
 build_start=$SECONDS
 
-a=$(allocate --owner vm/attacker --platform linux/amd64 --cpus 0.5 --memory 512M --disk 256M)
+a=$(allocate --owner vm/attacker --platform "$VM_PLATFORM" --cpus 0.5 --memory 512M --disk 256M)
 A=$(jq -r .job <<<"$a")
 AUD=$(jq -r .user_dir <<<"$a")
 echo "attacker $A"

@@ -9,9 +9,13 @@
 #   job_ssh JOB CMD...  a job session with the job's key and known_hosts line
 #
 # The environment comes from run-vm-tests.sh: VM_DIR (keys, known_hosts,
-# console log), VM_ADMIN_PORT, VM_HOSTD_PORT.
+# console log), VM_ADMIN_PORT, VM_HOSTD_PORT; VM_PLATFORM (the guest's
+# native platform, which the cases allocate) and VM_BUSYBOX (a static
+# busybox of the guest's architecture, for FROM scratch images).
 
 VM_DIR=${VM_DIR:?run the VM tier through tests/vm/run-vm-tests.sh}
+VM_PLATFORM=${VM_PLATFORM:-linux/amd64}
+VM_BUSYBOX=${VM_BUSYBOX:-/bin/busybox}
 SSH_COMMON=(-o BatchMode=yes -o ConnectTimeout=30 -o ServerAliveInterval=15 -o ServerAliveCountMax=8
             -o LogLevel=ERROR -o Ciphers=aes128-gcm@openssh.com,chacha20-poly1305@openssh.com)
 
