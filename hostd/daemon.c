@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "daemon.h"
 
+#include <assert.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <signal.h>
@@ -8,9 +9,11 @@
 #include <sys/wait.h>
 #include <systemd/sd-daemon.h>
 
+#include "capacity.h"
 #include "control.h"
 #include "fileio.h"
 #include "health.h"
+#include "job-network.h"
 #include "log.h"
 #include "macros.h"
 #include "listener.h"
@@ -198,6 +201,103 @@ int daemon_release_job(Daemon *d, Job *j, JobEnd why, ReleaseDoneFn done, void *
                 }
         }
         daemon_notify_status(d);
+        return 0;
+}
+
+/* Whether this host runs platform for a new job: native, or emulated where
+ * binfmt_misc and the policy allow it. */
+static int platform_check(Daemon *d, const char *platform, ApiError *e) {
+        HostMeasurement m;
+        char list[512] = "", error[512];
+        int r;
+
+        r = capacity_measure(d->store->path, d->binfmt_dir, NULL, &m);
+        if (r < 0)
+                return api_error_set(e, r, API_ERROR_INTERNAL, "cannot measure the host: %s", strerror(-r));
+        if (streq(platform, m.native_platform))
+                return 0;
+        for (size_t i = 0; i < m.n_emulated; i++)
+                if (streq(platform, m.emulated[i].platform)) {
+                        char reason[512];
+
+                        if (capacity_emulated_allowed(&m.emulated[i], d->policy->allow_emulated, reason, sizeof(reason)))
+                                return 0;
+                        return api_error_set(e, -EOPNOTSUPP, API_ERROR_UNSUPPORTED_PLATFORM, "%s", reason);
+                }
+        snprintf(list, sizeof(list), "%s", m.native_platform);
+        for (size_t i = 0; i < m.n_emulated; i++)
+                if (capacity_emulated_allowed(&m.emulated[i], d->policy->allow_emulated, error, sizeof(error))) {
+                        size_t l = strlen(list);
+                        snprintf(list + l, sizeof(list) - l, ", %s", m.emulated[i].platform);
+                }
+        return api_error_set(e, -EOPNOTSUPP, API_ERROR_UNSUPPORTED_PLATFORM,
+                             "this host does not run %s; it runs %s", platform, list);
+}
+
+int daemon_allocate_job(Daemon *d, const AllocateRequest *req, Job **ret, ApiError *e) {
+        char error[512];
+        Job *j = NULL;
+        int r;
+
+        assert(req->public_key);
+
+        /* A retry of an allocate that already succeeded gets its job, even if
+         * the platform check or the slots would refuse a new one now. */
+        if (!registry_find_active_owner(d->registry, req->owner)) {
+                if (!job_network_available(d->policy->network, error, sizeof(error)))
+                        return api_error_set(e, -ENONET, API_ERROR_INTERNAL, "%s", error);
+                r = platform_check(d, req->platform, e);
+                if (r < 0)
+                        return r;
+        }
+        r = registry_allocate(d->registry, req, now(CLOCK_REALTIME), &j, e);
+        if (r < 0) {
+                if (e->code)
+                        log_info("Allocate for %s refused: %s: %s", req->owner, e->code, e->message);
+                return r;
+        }
+        if (r > 0) {
+                /* Same job; the key in force is the one of the latest allocate,
+                 * so a caller that lost the first answer gets working credentials. */
+                if (!streq_ptr(j->public_key, req->public_key)) {
+                        r = registry_set_key(d->registry, j, req->public_key, req->key_generated);
+                        if (r < 0)
+                                return api_error_set(e, r, API_ERROR_INTERNAL, "cannot record the new key: %s", strerror(-r));
+                }
+                log_job(LOG_INFO, j->id, j->owner, "Allocate retried by %s: answering with the existing job%s", j->owner,
+                        req->key_generated ? " and a fresh key pair" : "");
+                *ret = j;
+                return 1;
+        }
+
+        /* The record's second phase: registry_allocate() wrote it before
+         * anything existed, so that a crash in between leaves a record for
+         * reconcile() to reclaim; now again, with the sandbox's anchor. */
+        r = job_sandbox_start(d, j);
+        if (r >= 0)
+                r = store_save_job(d->store, j);
+        if (r < 0) {
+                _cleanup_free_ char *why = NULL;
+
+                /* The usual cause on a new host, checked at start but
+                 * changeable since (chmod of a parent): say which. */
+                (void) daemon_check_job_access(d, j->uid_base, &why);
+                /* Never hand out a job that is not confined: take it back. */
+                (void) daemon_release_job(d, j, JOB_END_RELEASE, NULL, NULL);
+                if (why)
+                        return api_error_set(e, r, API_ERROR_INTERNAL, "cannot create the job's sandbox: %s", why);
+                if (r == -ENONET)
+                        return api_error_set(e, r, API_ERROR_INTERNAL,
+                                             "cannot give the job its private network: pasta failed (see hostd's log); "
+                                             "install the passt package, or set [Jobs] Network=host or none");
+                return api_error_set(e, r, API_ERROR_INTERNAL, "cannot create the job's sandbox: %s; see hostd's log",
+                                     strerror(-r));
+        }
+        log_job(LOG_INFO, j->id, j->owner, "Allocated job for %s, platform %s, lease %llus", j->owner, j->platform,
+                (unsigned long long) j->lease_seconds);
+        daemon_update_deadline(d);
+        daemon_notify_status(d);
+        *ret = j;
         return 0;
 }
 

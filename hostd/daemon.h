@@ -72,6 +72,13 @@ int daemon_reload(Daemon *d, char **ret_error);
 typedef void (*ReleaseDoneFn)(void *userdata, Job *j);
 int daemon_release_job(Daemon *d, Job *j, JobEnd why, ReleaseDoneFn done, void *userdata);
 
+/* Allocates a job for req (its key already made or checked): the record,
+ * the sandbox, the record again with the sandbox's anchor, the lease timer.
+ * A retry by the owner of an active job gets that job, with req's key now
+ * in force.  Returns 0 (a new job) or 1 (the owner's job) with *ret set, or
+ * a negative errno with *e naming the refusal and its fix (no-capacity,
+ * draining, unsupported-platform, internal). */
+int daemon_allocate_job(Daemon *d, const AllocateRequest *req, Job **ret, ApiError *e);
 /* Re-arms the single timer at the registry's next deadline. */
 void daemon_update_deadline(Daemon *d);
 
