@@ -13,27 +13,6 @@
 #define KEY_WIDTH 16                    /* "Lease expires:" plus two spaces */
 #define GAUGE_MAX 32                    /* wider slot counts are scaled down */
 
-static const struct {
-        const char *code;
-        int status;
-} error_codes[] = {
-        { "bad-request",          EXIT_BAD_REQUEST },
-        { "unknown-job",          EXIT_UNKNOWN_JOB },
-        { "no-capacity",          EXIT_NO_CAPACITY },
-        { "draining",             EXIT_DRAINING },
-        { "unsupported-platform", EXIT_UNSUPPORTED_PLATFORM },
-        { "forbidden",            EXIT_FORBIDDEN },
-        { "internal",             EXIT_INTERNAL },
-};
-
-int exit_status_for_code(const char *code) {
-        for (size_t i = 0; code && i < ELEMENTSOF(error_codes); i++)
-                if (streq(code, error_codes[i].code))
-                        return error_codes[i].status;
-        /* A newer daemon's code we do not know yet: a generic failure. */
-        return EXIT_INTERNAL;
-}
-
 /* ---- JSON accessors: NULL/false when absent or of another type ---- */
 
 static json_object *get_typed(json_object *o, const char *key, json_type type) {

@@ -11,20 +11,10 @@
 #include <stdio.h>
 #include <time.h>
 
-/* Exit statuses: the contract's table, plus hostctl's own. */
-enum {
-        EXIT_INTERNAL = 1,              /* internal, unknown code, malformed answer */
-        EXIT_BAD_REQUEST = 2,           /* also hostctl's own usage errors */
-        EXIT_UNKNOWN_JOB = 3,
-        EXIT_NO_CAPACITY = 4,
-        EXIT_DRAINING = 5,
-        EXIT_UNSUPPORTED_PLATFORM = 6,
-        EXIT_FORBIDDEN = 7,
-        EXIT_UNAVAILABLE = 69,          /* EX_UNAVAILABLE: hostd cannot be reached */
-};
+#include "api-codes.h"
 
-/* Maps an error answer's "code" to the exit status; unknown codes are 1. */
-int exit_status_for_code(const char *code);
+/* Exit statuses: the contract's (api-codes.h), plus hostctl's own. */
+#define EXIT_UNAVAILABLE 69             /* EX_UNAVAILABLE: hostd cannot be reached */
 
 /* Checks that the answer is an object with "apiVersion": "hostd/v1".
  * Returns 0, or -EBADMSG with *ret_bad saying what is wrong. */

@@ -426,7 +426,7 @@ static int check_answer(json_object *a) {
         fprintf(stderr, "hostctl: %s: %s\n", code, message ?: "(no message)");
         if (arg_json)
                 print_json(a);
-        return exit_status_for_code(code);
+        return api_code_exit_status(code);
 }
 
 static int render(format_func_t format, json_object *a) {

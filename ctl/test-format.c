@@ -115,16 +115,16 @@ static void test_exit_status(void) {
 
         for (size_t i = 0; i < ELEMENTSOF(t); i++) {
                 snprintf(what, sizeof what, "exit status for %s", t[i].code);
-                check(exit_status_for_code(t[i].code) == t[i].status, what, NULL);
+                check(api_code_exit_status(t[i].code) == t[i].status, what, NULL);
         }
-        check(exit_status_for_code(NULL) == 1, "exit status for NULL", NULL);
+        check(api_code_exit_status(NULL) == 1, "exit status for NULL", NULL);
 
         _cleanup_json_ json_object *e = parse(
                 "{\"apiVersion\":\"hostd/v1\",\"error\":{\"code\":\"no-capacity\",\"message\":\"all 4 slots are in use\"}}");
         const char *code = NULL, *message = NULL, *bad = NULL;
         check(answer_check(e, &bad) == 0, "error answer passes answer_check", NULL);
         check(answer_get_error(e, &code, &message) == 1 && streq(code, "no-capacity") &&
-              streq(message, "all 4 slots are in use") && exit_status_for_code(code) == 4,
+              streq(message, "all 4 slots are in use") && api_code_exit_status(code) == 4,
               "error answer → no-capacity, exit 4", NULL);
 
         _cleanup_json_ json_object *ok = parse("{\"apiVersion\":\"hostd/v1\",\"jobs\":[]}");

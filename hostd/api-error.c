@@ -15,22 +15,3 @@ int api_error_set(ApiError *e, int error, const char *code, const char *format, 
         }
         return error < 0 ? error : -EINVAL;
 }
-
-int api_error_exit_status(const char *code) {
-        static const struct {
-                const char *code;
-                int status;
-        } table[] = {
-                { API_ERROR_BAD_REQUEST, 2 },
-                { API_ERROR_UNKNOWN_JOB, 3 },
-                { API_ERROR_NO_CAPACITY, 4 },
-                { API_ERROR_DRAINING, 5 },
-                { API_ERROR_UNSUPPORTED_PLATFORM, 6 },
-                { API_ERROR_FORBIDDEN, 7 },
-        };
-
-        for (size_t i = 0; code && i < ELEMENTSOF(table); i++)
-                if (streq(code, table[i].code))
-                        return table[i].status;
-        return 1;
-}

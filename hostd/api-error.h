@@ -7,15 +7,8 @@
 
 #include <errno.h>
 
+#include "api-codes.h"
 #include "macros.h"
-
-#define API_ERROR_BAD_REQUEST "bad-request"
-#define API_ERROR_UNKNOWN_JOB "unknown-job"
-#define API_ERROR_NO_CAPACITY "no-capacity"
-#define API_ERROR_DRAINING "draining"
-#define API_ERROR_UNSUPPORTED_PLATFORM "unsupported-platform"
-#define API_ERROR_FORBIDDEN "forbidden"
-#define API_ERROR_INTERNAL "internal"
 
 typedef struct ApiError {
         const char *code;   /* one of API_ERROR_*, static */
@@ -25,5 +18,3 @@ typedef struct ApiError {
 /* Sets the error (first one wins) and returns -EINVAL, or error if < 0. */
 int api_error_set(ApiError *e, int error, const char *code, const char *format, ...) _printf_(4, 5);
 
-/* The exit status the contract assigns to an error code (docs/contract.md). */
-int api_error_exit_status(const char *code);

@@ -67,7 +67,7 @@ int api_answer_status(json_object *answer) {
                 return 0;
         if (!json_object_object_get_ex(e, "code", &code))
                 return 1;
-        return api_error_exit_status(json_object_get_string(code));
+        return api_code_exit_status(json_object_get_string(code));
 }
 
 static json_object *new_answer(void) {
