@@ -16,6 +16,7 @@
 #include "job-unit.h"
 #include "log.h"
 #include "macros.h"
+#include "proc-util.h"
 #include "podman-config.h"
 #include "reclaim.h"
 #include "sandbox.h"
@@ -318,36 +319,18 @@ void job_sandbox_release_fds(Job *j) {
 }
 
 static bool is_our_init(pid_t pid) {
-        char path[64], comm[32] = "";
-        _cleanup_close_ int fd = -1;
-        ssize_t k;
+        char comm[32];
 
-        if (pid <= 1)
-                return false;
-        snprintf(path, sizeof(path), "/proc/%d/comm", (int) pid);
-        fd = open(path, O_RDONLY | O_CLOEXEC);
-        if (fd < 0 || (k = read(fd, comm, sizeof(comm) - 1)) <= 0)
-                return false;
-        comm[k] = 0;
-        comm[strcspn(comm, "\n")] = 0;
-        return streq(comm, SANDBOX_INIT_COMM);
+        return pid > 1 && proc_read_comm(-1, pid, comm, sizeof(comm)) >= 0 && streq(comm, SANDBOX_INIT_COMM);
 }
 
 /* The inode of /proc/PID/ns/user if PID is still the process named comm. */
 static ino_t userns_of(pid_t pid, const char *comm) {
-        char path[64], c[32] = "";
-        _cleanup_close_ int fd = -1;
+        char path[64], c[32];
         struct stat st;
-        ssize_t k;
 
-        if (pid <= 1)
+        if (pid <= 1 || proc_read_comm(-1, pid, c, sizeof(c)) < 0)
                 return 0;
-        snprintf(path, sizeof(path), "/proc/%d/comm", (int) pid);
-        fd = open(path, O_RDONLY | O_CLOEXEC);
-        if (fd < 0 || (k = read(fd, c, sizeof(c) - 1)) <= 0)
-                return 0;
-        c[k] = 0;
-        c[strcspn(c, "\n")] = 0;
         snprintf(path, sizeof(path), "/proc/%d/ns/user", (int) pid);
         return streq(c, comm) && stat(path, &st) >= 0 ? st.st_ino : 0;
 }

@@ -17,6 +17,7 @@
 #include "fileio.h"
 #include "log.h"
 #include "macros.h"
+#include "proc-util.h"
 
 #define KILL_ROUNDS 200
 
@@ -65,20 +66,12 @@ static pid_t next_process(DIR *d, const char **ret_name) {
 static bool proc_matches(int proc_fd, const char *pid, const char *job_comm, uint32_t uid_base) {
         _cleanup_close_ int fd = -1;
         char comm[64];
-        ssize_t k;
 
         fd = openat(proc_fd, pid, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (fd < 0)
                 return false;
-        if (job_comm) {
-                _cleanup_close_ int cfd = openat(fd, "comm", O_RDONLY | O_CLOEXEC);
-                if (cfd >= 0 && (k = read(cfd, comm, sizeof(comm) - 1)) > 0) {
-                        comm[k] = 0;
-                        comm[strcspn(comm, "\n")] = 0;
-                        if (streq(comm, job_comm))
-                                return true;
-                }
-        }
+        if (job_comm && proc_read_comm(fd, 0, comm, sizeof(comm)) >= 0 && streq(comm, job_comm))
+                return true;
         return uid_base != 0 && live_with_uid_in(fd, uid_base, (uint64_t) uid_base + 65536);
 }
 

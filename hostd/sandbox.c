@@ -22,6 +22,7 @@
 #include "job-disk.h"
 #include "log.h"
 #include "macros.h"
+#include "proc-util.h"
 #include "session-proto.h"
 
 #define SETUP_TIMEOUT_MSEC 20000
@@ -664,23 +665,6 @@ static bool has_child(pid_t pid, pid_t child) {
         return false;
 }
 
-static int read_comm(pid_t pid, char *buf, size_t size) {
-        char path[64];
-        _cleanup_close_ int fd = -1;
-        ssize_t k;
-
-        snprintf(path, sizeof(path), "/proc/%d/comm", (int) pid);
-        fd = open(path, O_RDONLY | O_CLOEXEC);
-        if (fd < 0)
-                return negative_errno();
-        k = read(fd, buf, size - 1);
-        if (k <= 0)
-                return -ESRCH;
-        buf[k] = 0;
-        buf[strcspn(buf, "\n")] = 0;
-        return 0;
-}
-
 int sandbox_create(const SandboxSpec *s, Sandbox *ret) {
         _cleanup_close_ int disk_fd = -1;
         json_object *o = NULL;
@@ -831,7 +815,7 @@ int sandbox_adopt(pid_t pid, pid_t init, uint32_t uid_base, Sandbox *ret) {
         pidfd = pidfd_open_(pid);
         if (pidfd < 0)
                 return negative_errno();
-        if (read_comm(pid, comm, sizeof(comm)) < 0 || !streq(comm, SANDBOX_ANCHOR_COMM))
+        if (proc_read_comm(-1, pid, comm, sizeof(comm)) < 0 || !streq(comm, SANDBOX_ANCHOR_COMM))
                 return -ESRCH;
         snprintf(path, sizeof(path), "/proc/%d/uid_map", (int) pid);
         r = read_file_at(AT_FDCWD, path, 4096, false, &map, NULL);
@@ -845,14 +829,14 @@ int sandbox_adopt(pid_t pid, pid_t init, uint32_t uid_base, Sandbox *ret) {
                  * below): one in ours with the job's uid map is hostd's own
                  * anchor.  Its pid_for_children is the job's pid namespace,
                  * whose PID 1 is the init. */
-                if (init > 1 && (read_comm(init, comm, sizeof(comm)) < 0 || !streq(comm, SANDBOX_INIT_COMM) ||
+                if (init > 1 && (proc_read_comm(-1, init, comm, sizeof(comm)) < 0 || !streq(comm, SANDBOX_INIT_COMM) ||
                                  !same_ns(pid, init, "pid_for_children")))
                         init = 0;
         } else {
                 /* An anchor made by hostd before the anchor left the job's
                  * pid namespace: the child of the job's init.  It stays
                  * reachable by the job until the job is released. */
-                if (parent_of(pid, &parent) < 0 || read_comm(parent, comm, sizeof(comm)) < 0 ||
+                if (parent_of(pid, &parent) < 0 || proc_read_comm(-1, parent, comm, sizeof(comm)) < 0 ||
                     !streq(comm, SANDBOX_INIT_COMM) || !has_child(parent, pid))
                         return -ESRCH;
                 init = parent;
