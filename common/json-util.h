@@ -6,7 +6,12 @@
 #include <json-c/json.h>
 #include <stdint.h>
 
+#include "macros.h"
 #include "time-util.h"
+
+/* _cleanup_json_: json_object_put() when the variable goes out of scope. */
+DEFINE_TRIVIAL_CLEANUP_FUNC(json_object *, json_object_put)
+#define _cleanup_json_ _cleanup_(json_object_putp)
 
 int json_add_string(json_object *o, const char *key, const char *value);   /* NULL -> null */
 int json_add_int(json_object *o, const char *key, int64_t value);

@@ -24,6 +24,7 @@
 
 #include "fileio.h"
 #include "format.h"
+#include "json-util.h"
 #include "macros.h"
 #include "parse-util.h"
 #include "policy.h"
@@ -41,8 +42,6 @@ static const char *arg_socket = NULL;
 static bool arg_json = false;
 static uint64_t arg_timeout_sec = DEFAULT_TIMEOUT_SEC;
 
-DEFINE_TRIVIAL_CLEANUP_FUNC(json_object *, json_object_put)
-#define _cleanup_json_ _cleanup_(json_object_putp)
 
 DEFINE_TRIVIAL_CLEANUP_FUNC(json_tokener *, json_tokener_free)
 

@@ -9,6 +9,7 @@
 
 #include "format.h"
 #include "test-util.h"
+#include "json-util.h"
 #include "macros.h"
 
 /* 2026-11-22T02:10:00Z */
@@ -25,8 +26,6 @@ static void check(bool ok, const char *what, const char *output) {
                 fprintf(stderr, "--- output ---\n%s--------------\n", output);
 }
 
-DEFINE_TRIVIAL_CLEANUP_FUNC(json_object *, json_object_put)
-#define _cleanup_json_ _cleanup_(json_object_putp)
 
 static json_object *parse(const char *text) {
         json_object *o = json_tokener_parse(text);

@@ -9,14 +9,13 @@
 
 #include "fileio.h"
 #include "log.h"
+#include "json-util.h"
 #include "macros.h"
 #include "pubkey.h"
 
 #define HOST_KEY_FILE_MAX (64 * 1024)
 
 DEFINE_TRIVIAL_CLEANUP_FUNC(ssh_key, ssh_key_free);
-DEFINE_TRIVIAL_CLEANUP_FUNC(json_object *, json_object_put);
-#define _cleanup_json_ _cleanup_(json_object_putp)
 
 /* For buffers that held private key material. */
 static void erase_and_free(char *p) {

@@ -6,12 +6,12 @@
 
 #include "fileio.h"
 #include "log.h"
+#include "json-util.h"
 #include "macros.h"
 #include "pubkey.h"
 #include "sshkeys.h"
 #include "test-util.h"
 
-DEFINE_TRIVIAL_CLEANUP_FUNC(json_object *, json_object_put);
 
 static char tmpdir[] = "/tmp/test-sshkeys-XXXXXX";
 
