@@ -21,6 +21,7 @@
 
 #include "fileio.h"
 #include "json-util.h"
+#include "list.h"
 #include "log.h"
 #include "macros.h"
 
@@ -197,11 +198,12 @@ static int pasta_open(pid_t pid, const char *job_id, ino_t userns) {
 /* pasta forks into the background; hostd is a subreaper, so its daemon is
  * ours to reap when the cleanup kills it.  The list keeps the watches
  * reachable until then. */
-typedef struct Watch {
-        struct Watch *next;
+typedef struct Watch Watch;
+struct Watch {
+        LIST_FIELDS(Watch, watches);
         sd_event_source *source;
         char job[JOB_ID_LEN + 1];
-} Watch;
+};
 
 static Watch *watches;
 
@@ -213,11 +215,7 @@ static int on_pasta_exit(sd_event_source *s, const siginfo_t *si, void *userdata
         if (!(si->si_code == CLD_KILLED && si->si_status == SIGKILL))
                 log_job(LOG_WARNING, w->job, NULL, "pasta (pid %d) exited (%s %d); the job has no network egress",
                         (int) si->si_pid, si->si_code == CLD_EXITED ? "status" : "signal", si->si_status);
-        for (Watch **p = &watches; *p; p = &(*p)->next)
-                if (*p == w) {
-                        *p = w->next;
-                        break;
-                }
+        LIST_REMOVE(watches, watches, w);
         sd_event_source_disable_unref(w->source);
         free(w);
         return 0;
@@ -238,8 +236,7 @@ static void watch_pasta(sd_event *event, pid_t pid, const char *job) {
                 free(w);
                 return;
         }
-        w->next = watches;
-        watches = w;
+        LIST_PREPEND(watches, watches, w);
 }
 
 /* ---- start ------------------------------------------------------------- */

@@ -11,6 +11,7 @@
 #include <systemd/sd-daemon.h>
 
 #include "api.h"
+#include "list.h"
 #include "log.h"
 #include "macros.h"
 #include "session-proto.h"
@@ -35,7 +36,7 @@ typedef struct Session Session;
 
 struct Session {
         Listener *listener;
-        Session *next, *prev;
+        LIST_FIELDS(Session, sessions);
         uint64_t serial;
         pid_t pid;
         int fd;
@@ -85,7 +86,7 @@ struct Listener {
  * bucket or (NULL) of all. */
 static unsigned count_unauth(const Listener *l, const char *bucket) {
         unsigned n = 0;
-        for (const Session *s = l->sessions; s; s = s->next)
+        LIST_FOREACH(sessions, s, l->sessions)
                 if (!s->authenticated && !s->exempt && !s->reserved && (!bucket || streq(s->bucket, bucket)))
                         n++;
         return n;
@@ -93,7 +94,7 @@ static unsigned count_unauth(const Listener *l, const char *bucket) {
 
 static unsigned count_reserved(const Listener *l) {
         unsigned n = 0;
-        for (const Session *s = l->sessions; s; s = s->next)
+        LIST_FOREACH(sessions, s, l->sessions)
                 if (!s->authenticated && s->reserved)
                         n++;
         return n;
@@ -101,7 +102,7 @@ static unsigned count_reserved(const Listener *l) {
 
 static unsigned count_job_sessions(const Listener *l, const char *job) {
         unsigned n = 0;
-        for (const Session *s = l->sessions; s; s = s->next)
+        LIST_FOREACH(sessions, s, l->sessions)
                 if (s->authenticated && streq(s->job, job))
                         n++;
         return n;
@@ -109,7 +110,7 @@ static unsigned count_job_sessions(const Listener *l, const char *job) {
 
 unsigned listener_sessions_needing_main(const Listener *l) {
         unsigned n = 0;
-        for (const Session *s = l->sessions; s; s = s->next)
+        LIST_FOREACH(sessions, s, l->sessions)
                 if (!s->authenticated || s->controller)
                         n++;
         return n;
@@ -127,7 +128,7 @@ static void check_drained(Listener *l) {
 void listener_stats(const Listener *l, ListenerStats *ret) {
         *ret = l->stats;
         ret->sessions = 0;
-        for (const Session *s = l->sessions; s; s = s->next)
+        LIST_FOREACH(sessions, s, l->sessions)
                 ret->sessions++;
         ret->unauthenticated = count_unauth(l, NULL) + count_reserved(l);
 }
@@ -248,12 +249,7 @@ static bool penalty_active(Listener *l, const char *source) {
 static void session_free(Session *s) {
         Listener *l = s->listener;
 
-        if (s->prev)
-                s->prev->next = s->next;
-        else
-                l->sessions = s->next;
-        if (s->next)
-                s->next->prev = s->prev;
+        LIST_REMOVE(sessions, l->sessions, s);
         sd_event_source_disable_unref(s->io_source);
         sd_event_source_disable_unref(s->child_source);
         safe_close(s->fd);
@@ -261,7 +257,7 @@ static void session_free(Session *s) {
 }
 
 static Session *session_by_serial(Listener *l, uint64_t serial) {
-        for (Session *s = l->sessions; s; s = s->next)
+        LIST_FOREACH(sessions, s, l->sessions)
                 if (s->serial == serial)
                         return s;
         return NULL;
@@ -612,10 +608,7 @@ static int spawn_monitor(Listener *l, int cfd, const char *source, const char *b
                 format_endpoint(&local, lo, sizeof(lo));
                 snprintf(s->connection, sizeof(s->connection), "%s %s", p, lo);
         }
-        s->next = l->sessions;
-        if (s->next)
-                s->next->prev = s;
-        l->sessions = s;
+        LIST_PREPEND(sessions, l->sessions, s);
 
         (void) fcntl(s->fd, F_SETFL, O_NONBLOCK);
         r = sd_event_add_child(l->daemon->event, &s->child_source, pid, WEXITED, on_session_exit, s);
@@ -819,7 +812,7 @@ void listener_policy_changed(Listener *l) {
 }
 
 void listener_terminate_job(Listener *l, const char *job) {
-        for (Session *s = l->sessions; s; s = s->next)
+        LIST_FOREACH(sessions, s, l->sessions)
                 if (streq(s->job, job))
                         session_kill(s, "its job is being released");
 }
