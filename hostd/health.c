@@ -16,6 +16,7 @@
 
 #include "log.h"
 #include "macros.h"
+#include "metrics.h"
 #include "parse-util.h"
 #include "registry.h"
 #include "rm-rf.h"
@@ -359,4 +360,20 @@ void health_stats(const Health *h, HealthStats *ret) {
                 .probe_failures_total = h->probe_failures_total,
                 .drains_total = h->drains_total,
         };
+}
+
+void health_metrics(const Health *h, FILE *f) {
+        HealthStats hs;
+
+        health_stats(h, &hs);
+        metrics_family(f, "hostd_health_check_failing", "gauge", "1 while a health check fails (the host drains), by check.");
+        fprintf(f, "hostd_health_check_failing{check=\"disk\"} %d\n", hs.disk_low ? 1 : 0);
+        fprintf(f, "hostd_health_check_failing{check=\"podman\"} %d\n", hs.probe_failed ? 1 : 0);
+        metrics_family(f, "hostd_podman_probe_failures_total", "counter", "Podman probes that failed or timed out.");
+        fprintf(f, "hostd_podman_probe_failures_total %llu\n", (unsigned long long) hs.probe_failures_total);
+        metrics_family(f, "hostd_podman_probe_failures_in_row", "gauge",
+               "Podman probes failed in a row; [Health] ProbeFailures of them drain the host.");
+        fprintf(f, "hostd_podman_probe_failures_in_row %" PRIu32 "\n", hs.probe_failures_in_row);
+        metrics_family(f, "hostd_health_drains_total", "counter", "Times a failing health check drained the host.");
+        fprintf(f, "hostd_health_drains_total %llu\n", (unsigned long long) hs.drains_total);
 }

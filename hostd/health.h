@@ -13,6 +13,7 @@
  * problem that is still there drains the host again at its next check.
  * An operator's own drain is never overwritten. */
 
+#include <stdio.h>
 #include <json-c/json.h>
 #include "daemon.h"
 
@@ -34,3 +35,5 @@ typedef struct HealthStats {
         uint64_t probe_failures_total, drains_total;
 } HealthStats;
 void health_stats(const Health *h, HealthStats *ret);
+/* Its metrics families (metrics.c). */
+void health_metrics(const Health *h, FILE *f);

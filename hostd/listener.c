@@ -14,6 +14,7 @@
 #include "list.h"
 #include "log.h"
 #include "macros.h"
+#include "metrics.h"
 #include "session-proto.h"
 #include "source-bucket.h"
 #include "sshkeys.h"
@@ -831,4 +832,33 @@ Listener *listener_free(Listener *l) {
         free(l->penalties);
         free(l);
         return NULL;
+}
+
+void listener_metrics(const Listener *l, FILE *f) {
+        ListenerStats ls = {};
+
+        if (l)
+                listener_stats(l, &ls);
+        metrics_family(f, "hostd_ssh_sessions", "gauge", "SSH connections open now, by authentication state.");
+        fprintf(f, "hostd_ssh_sessions{state=\"authenticated\"} %u\n", ls.sessions - ls.unauthenticated);
+        fprintf(f, "hostd_ssh_sessions{state=\"unauthenticated\"} %u\n", ls.unauthenticated);
+        metrics_family(f, "hostd_ssh_connections_total", "counter", "SSH connections accepted by the listener.");
+        fprintf(f, "hostd_ssh_connections_total %llu\n", (unsigned long long) ls.accepted_total);
+        metrics_family(f, "hostd_ssh_rejected_total", "counter", "SSH connections closed before any SSH byte, by reason.");
+        fprintf(f, "hostd_ssh_rejected_total{reason=\"max-startups\"} %llu\n",
+                (unsigned long long) ls.rejected_startups_total);
+        fprintf(f, "hostd_ssh_rejected_total{reason=\"per-source-max-startups\"} %llu\n",
+                (unsigned long long) ls.rejected_per_source_total);
+        fprintf(f, "hostd_ssh_rejected_total{reason=\"penalty\"} %llu\n",
+                (unsigned long long) ls.rejected_penalty_total);
+        metrics_family(f, "hostd_ssh_authentications_total", "counter", "Completed SSH authentication decisions, by result.");
+        fprintf(f, "hostd_ssh_authentications_total{result=\"success\"} %llu\n",
+                (unsigned long long) ls.auth_successes_total);
+        fprintf(f, "hostd_ssh_authentications_total{result=\"failure\"} %llu\n",
+                (unsigned long long) ls.auth_failures_total);
+        fprintf(f, "hostd_ssh_authentications_total{result=\"max-sessions-per-job\"} %llu\n",
+                (unsigned long long) ls.rejected_per_job_total);
+        metrics_family(f, "hostd_ssh_controller_reserved_total", "counter",
+               "SSH connections admitted to a slot reserved for the controller (ControllerStartups).");
+        fprintf(f, "hostd_ssh_controller_reserved_total %llu\n", (unsigned long long) ls.admitted_reserved_total);
 }

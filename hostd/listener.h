@@ -9,6 +9,8 @@
  * answers the monitors' questions (is key K valid for user U? run this API
  * command) but never parses SSH itself. */
 
+#include <stdio.h>
+
 #include "daemon.h"
 
 typedef struct Listener Listener;
@@ -43,3 +45,5 @@ typedef struct ListenerStats {
         uint64_t admitted_reserved_total, rejected_per_job_total;
 } ListenerStats;
 void listener_stats(const Listener *l, ListenerStats *ret);
+/* Its metrics families (metrics.c); l may be NULL (all zero). */
+void listener_metrics(const Listener *l, FILE *f);

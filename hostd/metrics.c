@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "daemon.h"
 #include "health.h"
 #include "job-sandbox.h"
 #include "listener.h"
@@ -12,10 +13,12 @@
 
 const double cleanup_bucket_bounds[CLEANUP_BUCKETS] = { 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300 };
 
-static void family(FILE *f, const char *name, const char *type, const char *help) {
+void metrics_family(FILE *f, const char *name, const char *type, const char *help) {
         fprintf(f, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
+/* The daemon's own families and, in a fixed order, each subsystem's
+ * (its *_metrics() hook). */
 int metrics_render(Daemon *d, char **ret) {
         _cleanup_free_ char *buf = NULL;
         Registry *r = d->registry;
@@ -26,80 +29,22 @@ int metrics_render(Daemon *d, char **ret) {
         if (!f)
                 return -ENOMEM;
 
-        family(f, "hostd_info", "gauge", "Version of the running hostd.");
+        metrics_family(f, "hostd_info", "gauge", "Version of the running hostd.");
         fprintf(f, "hostd_info{version=\"%s\"} 1\n", HOSTD_VERSION);
 
-        family(f, "hostd_start_time_seconds", "gauge", "When hostd started, in seconds since the epoch.");
+        metrics_family(f, "hostd_start_time_seconds", "gauge", "When hostd started, in seconds since the epoch.");
         fprintf(f, "hostd_start_time_seconds %llu\n", (unsigned long long) (d->started_realtime / USEC_PER_SEC));
 
-        family(f, "hostd_slots", "gauge", "Job slots this host offers, from the policy.");
+        metrics_family(f, "hostd_slots", "gauge", "Job slots this host offers, from the policy.");
         fprintf(f, "hostd_slots %u\n", d->policy->slots);
-        family(f, "hostd_slots_used", "gauge", "Slots held by a job (active, releasing or leaked).");
-        fprintf(f, "hostd_slots_used %u\n", registry_slots_used(r));
+        registry_metrics(r, f);
 
-        family(f, "hostd_jobs", "gauge", "Jobs by state; released jobs are kept for a while as tombstones.");
-        for (int s = 0; s < _JOB_STATE_MAX; s++)
-                fprintf(f, "hostd_jobs{state=\"%s\"} %u\n", job_state_to_string(s), registry_count_state(r, s));
-
-        family(f, "hostd_draining", "gauge", "1 if the host accepts no new jobs.");
-        fprintf(f, "hostd_draining %d\n", r->host.draining ? 1 : 0);
-
-        family(f, "hostd_allocations_total", "counter", "Jobs allocated since hostd started (retries not counted).");
-        fprintf(f, "hostd_allocations_total %llu\n", (unsigned long long) r->allocations_total);
-        family(f, "hostd_releases_total", "counter", "Jobs fully reclaimed since hostd started.");
-        fprintf(f, "hostd_releases_total %llu\n", (unsigned long long) r->releases_total);
-        family(f, "hostd_lease_expiries_total", "counter", "Jobs reclaimed because their lease ran out.");
-        fprintf(f, "hostd_lease_expiries_total %llu\n", (unsigned long long) r->lease_expiries_total);
-        family(f, "hostd_cleanup_failures_total", "counter", "Cleanups that failed and left a job leaked.");
-        fprintf(f, "hostd_cleanup_failures_total %llu\n", (unsigned long long) r->cleanup_failures_total);
-        family(f, "hostd_policy_reloads_total", "counter", "Policy reloads, by result.");
+        metrics_family(f, "hostd_policy_reloads_total", "counter", "Policy reloads, by result.");
         fprintf(f, "hostd_policy_reloads_total{result=\"ok\"} %llu\n", (unsigned long long) d->reloads_total);
         fprintf(f, "hostd_policy_reloads_total{result=\"failed\"} %llu\n", (unsigned long long) d->reload_failures_total);
 
-        {
-                ListenerStats ls = {};
-
-                if (d->listener)
-                        listener_stats(d->listener, &ls);
-                family(f, "hostd_ssh_sessions", "gauge", "SSH connections open now, by authentication state.");
-                fprintf(f, "hostd_ssh_sessions{state=\"authenticated\"} %u\n", ls.sessions - ls.unauthenticated);
-                fprintf(f, "hostd_ssh_sessions{state=\"unauthenticated\"} %u\n", ls.unauthenticated);
-                family(f, "hostd_ssh_connections_total", "counter", "SSH connections accepted by the listener.");
-                fprintf(f, "hostd_ssh_connections_total %llu\n", (unsigned long long) ls.accepted_total);
-                family(f, "hostd_ssh_rejected_total", "counter", "SSH connections closed before any SSH byte, by reason.");
-                fprintf(f, "hostd_ssh_rejected_total{reason=\"max-startups\"} %llu\n",
-                        (unsigned long long) ls.rejected_startups_total);
-                fprintf(f, "hostd_ssh_rejected_total{reason=\"per-source-max-startups\"} %llu\n",
-                        (unsigned long long) ls.rejected_per_source_total);
-                fprintf(f, "hostd_ssh_rejected_total{reason=\"penalty\"} %llu\n",
-                        (unsigned long long) ls.rejected_penalty_total);
-                family(f, "hostd_ssh_authentications_total", "counter", "Completed SSH authentication decisions, by result.");
-                fprintf(f, "hostd_ssh_authentications_total{result=\"success\"} %llu\n",
-                        (unsigned long long) ls.auth_successes_total);
-                fprintf(f, "hostd_ssh_authentications_total{result=\"failure\"} %llu\n",
-                        (unsigned long long) ls.auth_failures_total);
-                fprintf(f, "hostd_ssh_authentications_total{result=\"max-sessions-per-job\"} %llu\n",
-                        (unsigned long long) ls.rejected_per_job_total);
-                family(f, "hostd_ssh_controller_reserved_total", "counter",
-                       "SSH connections admitted to a slot reserved for the controller (ControllerStartups).");
-                fprintf(f, "hostd_ssh_controller_reserved_total %llu\n", (unsigned long long) ls.admitted_reserved_total);
-        }
-
-        {
-                HealthStats hs;
-
-                health_stats(d->health, &hs);
-                family(f, "hostd_health_check_failing", "gauge", "1 while a health check fails (the host drains), by check.");
-                fprintf(f, "hostd_health_check_failing{check=\"disk\"} %d\n", hs.disk_low ? 1 : 0);
-                fprintf(f, "hostd_health_check_failing{check=\"podman\"} %d\n", hs.probe_failed ? 1 : 0);
-                family(f, "hostd_podman_probe_failures_total", "counter", "Podman probes that failed or timed out.");
-                fprintf(f, "hostd_podman_probe_failures_total %llu\n", (unsigned long long) hs.probe_failures_total);
-                family(f, "hostd_podman_probe_failures_in_row", "gauge",
-                       "Podman probes failed in a row; [Health] ProbeFailures of them drain the host.");
-                fprintf(f, "hostd_podman_probe_failures_in_row %" PRIu32 "\n", hs.probe_failures_in_row);
-                family(f, "hostd_health_drains_total", "counter", "Times a failing health check drained the host.");
-                fprintf(f, "hostd_health_drains_total %llu\n", (unsigned long long) hs.drains_total);
-        }
+        listener_metrics(d->listener, f);
+        health_metrics(d->health, f);
 
         /* Per active job, where this host can measure it (capacity's
          * enforcement says which).  Labels are safe as they are: job ids are
@@ -123,7 +68,7 @@ int metrics_render(Daemon *d, char **ret) {
                         if (r->jobs[i]->state == JOB_ACTIVE)
                                 job_sandbox_usage(&d->enforcement, r->jobs[i], &u[i]);
                 for (size_t k = 0; k < ELEMENTSOF(fams); k++) {
-                        family(f, fams[k].name, fams[k].type, fams[k].help);
+                        metrics_family(f, fams[k].name, fams[k].type, fams[k].help);
                         for (size_t i = 0; i < r->n_jobs; i++) {
                                 const Job *j = r->jobs[i];
                                 bool has = k == 0 ? u[i].has_cpu : k == 1 ? u[i].has_memory : u[i].has_disk;
@@ -141,7 +86,7 @@ int metrics_render(Daemon *d, char **ret) {
                 free(u);
         }
 
-        family(f, "hostd_cleanup_duration_seconds", "histogram", "Time from release to a reclaimed (or leaked) job.");
+        metrics_family(f, "hostd_cleanup_duration_seconds", "histogram", "Time from release to a reclaimed (or leaked) job.");
         for (size_t i = 0; i < CLEANUP_BUCKETS; i++)
                 fprintf(f, "hostd_cleanup_duration_seconds_bucket{le=\"%g\"} %llu\n", cleanup_bucket_bounds[i],
                         (unsigned long long) d->cleanup_buckets[i]);

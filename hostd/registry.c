@@ -5,6 +5,7 @@
 
 #include "log.h"
 #include "macros.h"
+#include "metrics.h"
 #include "parse-util.h"
 
 static int job_created_cmp(const void *a, const void *b) {
@@ -480,4 +481,25 @@ int registry_set_drain(Registry *r, bool draining, const char *reason) {
         free(old.drain_reason);
         log_notice("%s%s%s", draining ? "Draining: " : "Resumed: accepting jobs", draining ? r->host.drain_reason : "", "");
         return 0;
+}
+
+void registry_metrics(const Registry *r, FILE *f) {
+        metrics_family(f, "hostd_slots_used", "gauge", "Slots held by a job (active, releasing or leaked).");
+        fprintf(f, "hostd_slots_used %u\n", registry_slots_used(r));
+
+        metrics_family(f, "hostd_jobs", "gauge", "Jobs by state; released jobs are kept for a while as tombstones.");
+        for (int s = 0; s < _JOB_STATE_MAX; s++)
+                fprintf(f, "hostd_jobs{state=\"%s\"} %u\n", job_state_to_string(s), registry_count_state(r, s));
+
+        metrics_family(f, "hostd_draining", "gauge", "1 if the host accepts no new jobs.");
+        fprintf(f, "hostd_draining %d\n", r->host.draining ? 1 : 0);
+
+        metrics_family(f, "hostd_allocations_total", "counter", "Jobs allocated since hostd started (retries not counted).");
+        fprintf(f, "hostd_allocations_total %llu\n", (unsigned long long) r->allocations_total);
+        metrics_family(f, "hostd_releases_total", "counter", "Jobs fully reclaimed since hostd started.");
+        fprintf(f, "hostd_releases_total %llu\n", (unsigned long long) r->releases_total);
+        metrics_family(f, "hostd_lease_expiries_total", "counter", "Jobs reclaimed because their lease ran out.");
+        fprintf(f, "hostd_lease_expiries_total %llu\n", (unsigned long long) r->lease_expiries_total);
+        metrics_family(f, "hostd_cleanup_failures_total", "counter", "Cleanups that failed and left a job leaked.");
+        fprintf(f, "hostd_cleanup_failures_total %llu\n", (unsigned long long) r->cleanup_failures_total);
 }

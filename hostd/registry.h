@@ -15,6 +15,8 @@
  * A job holds its slot until it is released: releasing and leaked jobs
  * count, so a slot is never handed out before its cleanup has finished. */
 
+#include <stdio.h>
+
 #include "api-error.h"
 #include "job.h"
 #include "policy.h"
@@ -55,6 +57,8 @@ Job *registry_find(Registry *r, const char *id);
 Job *registry_find_active_owner(Registry *r, const char *owner);
 unsigned registry_slots_used(const Registry *r);
 unsigned registry_count_state(const Registry *r, JobState s);
+/* Its metrics families (metrics.c): slots used, jobs by state, drain, counters. */
+void registry_metrics(const Registry *r, FILE *f);
 
 /* Returns 0 and the new job, or 1 and the owner's existing active job. */
 int registry_allocate(Registry *r, const AllocateRequest *req, usec_t now, Job **ret, ApiError *e);
