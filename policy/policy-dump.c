@@ -49,7 +49,7 @@ void policy_dump(const Policy *p, FILE *f) {
                         break;
                 }
                 case KIND_NUMBER:
-                        fputs(format_number(k, buf, sizeof(buf), get_number(p, k)), f);
+                        fputs(policy_format_number(k, buf, sizeof(buf), policy_get_number(p, k)), f);
                         break;
                 case KIND_NETWORK:
                         fputs(strempty(job_network_to_string(p->network)), f);

@@ -41,14 +41,14 @@ typedef struct Problems {
         bool oom;
 } Problems;
 
-void problems_done(Problems *pr);
-bool problems_full(const Problems *pr);
-_printf_(2, 3) void problem(Problems *pr, const char *format, ...);
+void policy_problems_done(Problems *pr);
+bool policy_problems_full(const Problems *pr);
+_printf_(2, 3) void policy_problem(Problems *pr, const char *format, ...);
 /* Returns 0, -EINVAL (or the first read error) with the problems in
  * *ret_error, or -ENOMEM; resets pr either way. */
-int problems_finish(Problems *pr, char **ret_error);
+int policy_problems_finish(Problems *pr, char **ret_error);
 
-const char *shorten(const char *s, char buf[static SHOWN_MAX + 4]);
+const char *policy_shorten(const char *s, char buf[static SHOWN_MAX + 4]);
 
 static inline bool is_blank(char c) {
         return c == ' ' || c == '\t' || c == '\r';
@@ -124,8 +124,8 @@ static inline KeyKind key_kind(const PolicyKey *k) {
         }
 }
 
-const PolicyKey *find_key(const char *section, const char *name);
-const char *find_section(const char *name);
+const PolicyKey *policy_find_key(const char *section, const char *name);
+const char *policy_find_section(const char *name);
 
 static inline void *field(Policy *p, const PolicyKey *k) {
         return (uint8_t *) p + k->offset;
@@ -135,24 +135,24 @@ static inline const void *field_const(const Policy *p, const PolicyKey *k) {
         return (const uint8_t *) p + k->offset;
 }
 
-uint64_t get_number(const Policy *p, const PolicyKey *k);
-void set_number(Policy *p, const PolicyKey *k, uint64_t v);
-char *format_number(const PolicyKey *k, char *buf, size_t size, uint64_t v);
-char *describe_range(const PolicyKey *k, char *buf, size_t size);
+uint64_t policy_get_number(const Policy *p, const PolicyKey *k);
+void policy_set_number(Policy *p, const PolicyKey *k, uint64_t v);
+char *policy_format_number(const PolicyKey *k, char *buf, size_t size, uint64_t v);
+char *policy_describe_range(const PolicyKey *k, char *buf, size_t size);
 
 /* ---- values (policy-values.c) ------------------------------------------ */
 
 /* Return 0, -EINVAL with the reason in why, or -ENOMEM; with ret, the value
  * in its canonical form. */
-int check_string(const PolicyKey *k, const char *v, char **ret, char *why, size_t size);
-int check_element(const PolicyKey *k, const char *v, char **ret, char *why, size_t size);
-int check_number(const PolicyKey *k, uint64_t v, char *why, size_t size);
+int policy_check_string(const PolicyKey *k, const char *v, char **ret, char *why, size_t size);
+int policy_check_element(const PolicyKey *k, const char *v, char **ret, char *why, size_t size);
+int policy_check_number(const PolicyKey *k, uint64_t v, char *why, size_t size);
 
 /* Sets the key from its text; a bad value is added to pr, and only -ENOMEM
  * is returned. loc is "file:line" or an override's origin. */
-int assign(Policy *p, const PolicyKey *k, const char *value, const char *loc, Problems *pr);
+int policy_assign(Policy *p, const PolicyKey *k, const char *value, const char *loc, Problems *pr);
 
 /* ---- the file format and cross-key checks ------------------------------ */
 
-int parse_text_internal(Policy *p, const char *text, size_t size, const char *filename, Problems *pr);   /* policy-parse.c */
-int validate_internal(const Policy *p, Problems *pr);   /* policy-validate.c */
+int policy_parse_text_internal(Policy *p, const char *text, size_t size, const char *filename, Problems *pr);   /* policy-parse.c */
+int policy_validate_internal(const Policy *p, Problems *pr);   /* policy-validate.c */

@@ -79,21 +79,21 @@ const char *const policy_sections[] = {
 const size_t n_policy_keys = ELEMENTSOF(policy_keys);
 const size_t n_policy_sections = ELEMENTSOF(policy_sections);
 
-const PolicyKey *find_key(const char *section, const char *name) {
+const PolicyKey *policy_find_key(const char *section, const char *name) {
         for (size_t i = 0; i < n_policy_keys; i++)
                 if (streq(policy_keys[i].section, section) && streq(policy_keys[i].name, name))
                         return policy_keys + i;
         return NULL;
 }
 
-const char *find_section(const char *name) {
+const char *policy_find_section(const char *name) {
         for (size_t i = 0; i < n_policy_sections; i++)
                 if (streq(policy_sections[i], name))
                         return policy_sections[i];
         return NULL;
 }
 
-uint64_t get_number(const Policy *p, const PolicyKey *k) {
+uint64_t policy_get_number(const Policy *p, const PolicyKey *k) {
         const void *f = field_const(p, k);
 
         switch (k->size) {
@@ -116,7 +116,7 @@ uint64_t get_number(const Policy *p, const PolicyKey *k) {
 }
 
 /* Callers have range-checked v against k->max, which fits the field. */
-void set_number(Policy *p, const PolicyKey *k, uint64_t v) {
+void policy_set_number(Policy *p, const PolicyKey *k, uint64_t v) {
         void *f = field(p, k);
 
         switch (k->size) {
@@ -163,7 +163,7 @@ static char *format_cpus(char *buf, size_t size, uint64_t millicpus) {
         return buf;
 }
 
-char *format_number(const PolicyKey *k, char *buf, size_t size, uint64_t v) {
+char *policy_format_number(const PolicyKey *k, char *buf, size_t size, uint64_t v) {
         if (k->unlimited && v == 0) {
                 snprintf(buf, size, "infinity");
                 return buf;
@@ -182,7 +182,7 @@ char *format_number(const PolicyKey *k, char *buf, size_t size, uint64_t v) {
 }
 
 /* "a whole number from 1 to 1024", for "use ..." hints. */
-char *describe_range(const PolicyKey *k, char *buf, size_t size) {
+char *policy_describe_range(const PolicyKey *k, char *buf, size_t size) {
         char a[32], b[32];
         const char *what;
 
@@ -203,6 +203,6 @@ char *describe_range(const PolicyKey *k, char *buf, size_t size) {
                 what = "a whole number";
         }
         snprintf(buf, size, "%s from %s to %s", what,
-                 format_number(k, a, sizeof(a), k->min), format_number(k, b, sizeof(b), k->max));
+                 policy_format_number(k, a, sizeof(a), k->min), policy_format_number(k, b, sizeof(b), k->max));
         return buf;
 }

@@ -100,30 +100,30 @@ static bool similar(const char *typed, const char *known) {
 static void unknown_section(const char *loc, const char *name, Problems *pr) {
         char shown[SHOWN_MAX + 4];
 
-        if (problems_full(pr)) {
+        if (policy_problems_full(pr)) {
                 pr->n++;
                 return;
         }
         for (size_t i = 0; i < n_policy_sections; i++)
                 if (similar(name, policy_sections[i])) {
-                        problem(pr, "%s: unknown section [%s]; did you mean [%s]?", loc, shorten(name, shown), policy_sections[i]);
+                        policy_problem(pr, "%s: unknown section [%s]; did you mean [%s]?", loc, policy_shorten(name, shown), policy_sections[i]);
                         return;
                 }
-        problem(pr, "%s: unknown section [%s]; use one of [Listen], [SSH], [Control], [State], [Jobs], [UIDPool], [Seccomp], [Platforms]",
-                loc, shorten(name, shown));
+        policy_problem(pr, "%s: unknown section [%s]; use one of [Listen], [SSH], [Control], [State], [Jobs], [UIDPool], [Seccomp], [Platforms]",
+                loc, policy_shorten(name, shown));
 }
 
 static void unknown_key(const char *loc, const char *section, const char *name, Problems *pr) {
         char shown[SHOWN_MAX + 4];
         const PolicyKey *close = NULL;
 
-        if (problems_full(pr)) {
+        if (policy_problems_full(pr)) {
                 pr->n++;
                 return;
         }
         for (size_t i = 0; i < n_policy_keys; i++)
                 if (streq(policy_keys[i].name, name)) {
-                        problem(pr, "%s: unknown key '%s' in [%s]; %s belongs in [%s]",
+                        policy_problem(pr, "%s: unknown key '%s' in [%s]; %s belongs in [%s]",
                                 loc, name, section, name, policy_keys[i].section);
                         return;
                 }
@@ -131,11 +131,11 @@ static void unknown_key(const char *loc, const char *section, const char *name, 
                 if (streq(policy_keys[i].section, section) && similar(name, policy_keys[i].name))
                         close = policy_keys + i;
         if (close)
-                problem(pr, "%s: unknown key '%s' in [%s]; did you mean '%s'?",
-                        loc, shorten(name, shown), section, close->name);
+                policy_problem(pr, "%s: unknown key '%s' in [%s]; did you mean '%s'?",
+                        loc, policy_shorten(name, shown), section, close->name);
         else
-                problem(pr, "%s: unknown key '%s' in [%s]; see docs/policy.md for the keys of [%s]",
-                        loc, shorten(name, shown), section, section);
+                policy_problem(pr, "%s: unknown key '%s' in [%s]; see docs/policy.md for the keys of [%s]",
+                        loc, policy_shorten(name, shown), section, section);
 }
 
 static void key_outside_section(const char *loc, const char *name, const char *value, Problems *pr) {
@@ -143,12 +143,12 @@ static void key_outside_section(const char *loc, const char *name, const char *v
 
         for (size_t i = 0; i < n_policy_keys; i++)
                 if (streq(policy_keys[i].name, name)) {
-                        problem(pr, "%s: %s=%s is outside any section; put it below a [%s] header",
-                                loc, name, shorten(value, shown_value), policy_keys[i].section);
+                        policy_problem(pr, "%s: %s=%s is outside any section; put it below a [%s] header",
+                                loc, name, policy_shorten(value, shown_value), policy_keys[i].section);
                         return;
                 }
-        problem(pr, "%s: %s=%s is outside any section; add a [Section] header above it",
-                loc, shorten(name, shown), shorten(value, shown_value));
+        policy_problem(pr, "%s: %s=%s is outside any section; add a [Section] header above it",
+                loc, policy_shorten(name, shown), policy_shorten(value, shown_value));
 }
 
 typedef enum SectionState {
@@ -166,22 +166,22 @@ static int parse_line(Policy *p, const char *filename, unsigned line_no, const c
         snprintf(loc, sizeof(loc), "%s:%u", filename, line_no);
 
         if (len > POLICY_LINE_MAX) {
-                problem(pr, "%s: line is %zu bytes long, over the limit of %d; shorten it", loc, len, POLICY_LINE_MAX);
+                policy_problem(pr, "%s: line is %zu bytes long, over the limit of %d; shorten it", loc, len, POLICY_LINE_MAX);
                 return 0;
         }
         if (memchr(line, 0, len)) {
-                problem(pr, "%s: contains a NUL byte; policy files must be plain text", loc);
+                policy_problem(pr, "%s: contains a NUL byte; policy files must be plain text", loc);
                 return 0;
         }
         if (!utf8_valid(line, len)) {
-                problem(pr, "%s: contains bytes that are not valid UTF-8; save the file as UTF-8", loc);
+                policy_problem(pr, "%s: contains bytes that are not valid UTF-8; save the file as UTF-8", loc);
                 return 0;
         }
         for (size_t i = 0; i < len; i++) {
                 unsigned char c = (unsigned char) line[i];
 
                 if ((c < 0x20 && c != '\t' && c != '\r') || c == 0x7f) {
-                        problem(pr, "%s: contains the control character 0x%02x; remove it", loc, c);
+                        policy_problem(pr, "%s: contains the control character 0x%02x; remove it", loc, c);
                         return 0;
                 }
         }
@@ -198,12 +198,12 @@ static int parse_line(Policy *p, const char *filename, unsigned line_no, const c
                 const char *known;
 
                 if (l < 2 || s[l - 1] != ']') {
-                        problem(pr, "%s: malformed section header '%s'; write it as [Name]", loc, shorten(s, shown));
+                        policy_problem(pr, "%s: malformed section header '%s'; write it as [Name]", loc, policy_shorten(s, shown));
                         *state = SECTION_BAD;
                         return 0;
                 }
                 s[l - 1] = 0;
-                known = find_section(s + 1);
+                known = policy_find_section(s + 1);
                 if (!known) {
                         unknown_section(loc, s + 1, pr);
                         *state = SECTION_BAD;
@@ -216,14 +216,14 @@ static int parse_line(Policy *p, const char *filename, unsigned line_no, const c
 
         eq = strchr(s, '=');
         if (!eq) {
-                problem(pr, "%s: '%s' has no '='; write Key=Value (or '#' before a comment)", loc, shorten(s, shown));
+                policy_problem(pr, "%s: '%s' has no '='; write Key=Value (or '#' before a comment)", loc, policy_shorten(s, shown));
                 return 0;
         }
         *eq = 0;
         key = strip(s);
         value = strip(eq + 1);
         if (*key == 0) {
-                problem(pr, "%s: '=%s' has no key name before '='; write Key=Value", loc, shorten(value, shown));
+                policy_problem(pr, "%s: '=%s' has no key name before '='; write Key=Value", loc, policy_shorten(value, shown));
                 return 0;
         }
 
@@ -238,22 +238,22 @@ static int parse_line(Policy *p, const char *filename, unsigned line_no, const c
                 break;
         }
 
-        k = find_key(*section, key);
+        k = policy_find_key(*section, key);
         if (!k) {
                 unknown_key(loc, *section, key, pr);
                 return 0;
         }
-        return assign(p, k, value, loc, pr);
+        return policy_assign(p, k, value, loc, pr);
 }
 
-int parse_text_internal(Policy *p, const char *text, size_t size, const char *filename, Problems *pr) {
+int policy_parse_text_internal(Policy *p, const char *text, size_t size, const char *filename, Problems *pr) {
         SectionState state = SECTION_NONE;
         const char *section = NULL, *c, *end;
         unsigned line_no = 0;
         int r;
 
         if (size > POLICY_FILE_MAX) {
-                problem(pr, "%s: is %zu bytes, over the limit of %d bytes; split it into drop-ins or shorten it",
+                policy_problem(pr, "%s: is %zu bytes, over the limit of %d bytes; split it into drop-ins or shorten it",
                         filename, size, POLICY_FILE_MAX);
                 return 0;
         }
@@ -288,12 +288,12 @@ int policy_parse_text(Policy *p, const char *text, size_t size, const char *file
                         *ret_error = NULL;
                 return -EINVAL;
         }
-        r = parse_text_internal(p, text, size, filename ?: "(text)", &pr);
+        r = policy_parse_text_internal(p, text, size, filename ?: "(text)", &pr);
         if (r < 0) {
-                problems_done(&pr);
+                policy_problems_done(&pr);
                 if (ret_error)
                         *ret_error = NULL;
                 return r;
         }
-        return problems_finish(&pr, ret_error);
+        return policy_problems_finish(&pr, ret_error);
 }

@@ -8,7 +8,7 @@
 
 #include "policy-internal.h"
 
-void problems_done(Problems *pr) {
+void policy_problems_done(Problems *pr) {
         free(pr->text);
         *pr = (Problems) {};
 }
@@ -29,12 +29,12 @@ static void problems_append(Problems *pr, const char *line) {
         pr->len += l;
 }
 
-bool problems_full(const Problems *pr) {
+bool policy_problems_full(const Problems *pr) {
         return pr->n >= PROBLEMS_MAX;
 }
 
 _printf_(2, 3)
-void problem(Problems *pr, const char *format, ...) {
+void policy_problem(Problems *pr, const char *format, ...) {
         _cleanup_free_ char *line = NULL;
         va_list ap;
         int k;
@@ -55,17 +55,17 @@ void problem(Problems *pr, const char *format, ...) {
         problems_append(pr, line);
 }
 
-int problems_finish(Problems *pr, char **ret_error) {
+int policy_problems_finish(Problems *pr, char **ret_error) {
         int r;
 
         if (pr->oom) {
-                problems_done(pr);
+                policy_problems_done(pr);
                 if (ret_error)
                         *ret_error = NULL;
                 return -ENOMEM;
         }
         if (pr->n == 0) {
-                problems_done(pr);
+                policy_problems_done(pr);
                 if (ret_error)
                         *ret_error = NULL;
                 return 0;
@@ -77,17 +77,17 @@ int problems_finish(Problems *pr, char **ret_error) {
                          pr->n - PROBLEMS_MAX);
                 problems_append(pr, buf);
                 if (pr->oom)
-                        return problems_finish(pr, ret_error);
+                        return policy_problems_finish(pr, ret_error);
         }
         r = pr->error < 0 ? pr->error : -EINVAL;
         if (ret_error)
                 *ret_error = TAKE_PTR(pr->text);
-        problems_done(pr);
+        policy_problems_done(pr);
         return r;
 }
 
 /* Copies s for display in a message, cut at a character boundary. */
-const char *shorten(const char *s, char buf[static SHOWN_MAX + 4]) {
+const char *policy_shorten(const char *s, char buf[static SHOWN_MAX + 4]) {
         size_t l = strlen(s);
 
         if (l <= SHOWN_MAX)

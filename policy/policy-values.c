@@ -122,7 +122,7 @@ static bool looks_like_job_user(const char *s) {
         return true;
 }
 
-int check_string(const PolicyKey *k, const char *v, char **ret, char *why, size_t size) {
+int policy_check_string(const PolicyKey *k, const char *v, char **ret, char *why, size_t size) {
         _cleanup_free_ char *n = NULL;
         int r;
 
@@ -246,7 +246,7 @@ static int check_syscall(const char *v, char *why, size_t size) {
         return 0;
 }
 
-int check_element(const PolicyKey *k, const char *v, char **ret, char *why, size_t size) {
+int policy_check_element(const PolicyKey *k, const char *v, char **ret, char *why, size_t size) {
         int r;
 
         switch (k->type) {
@@ -271,13 +271,13 @@ int check_element(const PolicyKey *k, const char *v, char **ret, char *why, size
         return 0;
 }
 
-int check_number(const PolicyKey *k, uint64_t v, char *why, size_t size) {
+int policy_check_number(const PolicyKey *k, uint64_t v, char *why, size_t size) {
         char range[128];
 
         if (k->unlimited && v == 0)
                 return 0;
         if (v < k->min || v > k->max)
-                return why_fmt(why, size, "out of range; use %s%s", describe_range(k, range, sizeof(range)),
+                return why_fmt(why, size, "out of range; use %s%s", policy_describe_range(k, range, sizeof(range)),
                                k->unlimited ? ", or infinity" : "");
         if (k->type == KEY_UID_START && v % UID_RANGE_SIZE != 0)
                 return why_fmt(why, size, "not a multiple of 65536; use e.g. %llu",
@@ -300,31 +300,31 @@ static int parse_number(const PolicyKey *k, const char *value, uint64_t *ret, ch
                 r = parse_size(value, &v);
                 if (r == -EINVAL)
                         return why_fmt(why, size, "not a size; use %s, in bytes or with a K, M, G or T suffix (e.g. 4G)%s",
-                                       describe_range(k, range, sizeof(range)), k->unlimited ? ", or infinity" : "");
+                                       policy_describe_range(k, range, sizeof(range)), k->unlimited ? ", or infinity" : "");
                 break;
         case KEY_DURATION:
                 r = parse_duration_sec(value, &v);
                 if (r == -EINVAL)
                         return why_fmt(why, size, "not a duration; use %s, in seconds or with an s, m, h or d suffix (e.g. 90s, 30m, 2h)",
-                                       describe_range(k, range, sizeof(range)));
+                                       policy_describe_range(k, range, sizeof(range)));
                 break;
         case KEY_CPUS:
                 r = parse_millicpus(value, &u32);
                 if (r == -EINVAL)
                         return why_fmt(why, size, "not a number of CPUs; use %s, a decimal with at most three fractional digits (e.g. 2 or 0.5)%s",
-                                       describe_range(k, range, sizeof(range)), k->unlimited ? ", or infinity" : "");
+                                       policy_describe_range(k, range, sizeof(range)), k->unlimited ? ", or infinity" : "");
                 v = u32;
                 break;
         default:
                 r = parse_u64(value, &v);
                 if (r == -EINVAL)
-                        return why_fmt(why, size, "not a whole number; use %s%s", describe_range(k, range, sizeof(range)),
+                        return why_fmt(why, size, "not a whole number; use %s%s", policy_describe_range(k, range, sizeof(range)),
                                        k->unlimited ? ", or infinity" : "");
         }
         if (r < 0)
-                return why_fmt(why, size, "out of range; use %s%s", describe_range(k, range, sizeof(range)),
+                return why_fmt(why, size, "out of range; use %s%s", policy_describe_range(k, range, sizeof(range)),
                                k->unlimited ? ", or infinity" : "");
-        r = check_number(k, v, why, size);
+        r = policy_check_number(k, v, why, size);
         if (r < 0)
                 return r;
         *ret = v;
@@ -356,12 +356,12 @@ static int assign_list(Policy *p, const PolicyKey *k, const char *value, const c
                 char *norm = NULL;
                 int r;
 
-                r = check_element(k, w, &norm, why, sizeof(why));
+                r = policy_check_element(k, w, &norm, why, sizeof(why));
                 if (r == -ENOMEM)
                         return r;
                 if (r < 0) {
-                        problem(pr, "%s: [%s] %s=%s: '%s' %s", loc, k->section, k->name,
-                                shorten(value, shown), shorten(w, shown_elem), why);
+                        policy_problem(pr, "%s: [%s] %s=%s: '%s' %s", loc, k->section, k->name,
+                                policy_shorten(value, shown), policy_shorten(w, shown_elem), why);
                         bad = true;
                         continue;
                 }
@@ -377,7 +377,7 @@ static int assign_list(Policy *p, const PolicyKey *k, const char *value, const c
         return 0;
 }
 
-int assign(Policy *p, const PolicyKey *k, const char *value, const char *loc, Problems *pr) {
+int policy_assign(Policy *p, const PolicyKey *k, const char *value, const char *loc, Problems *pr) {
         char shown[SHOWN_MAX + 4], why[WHY_MAX];
         int r;
 
@@ -392,15 +392,15 @@ int assign(Policy *p, const PolicyKey *k, const char *value, const char *loc, Pr
                         return 0;
                 }
                 if (isempty(value)) {
-                        problem(pr, "%s: [%s] %s=: must not be empty; set a value or remove the line to keep the default",
+                        policy_problem(pr, "%s: [%s] %s=: must not be empty; set a value or remove the line to keep the default",
                                 loc, k->section, k->name);
                         return 0;
                 }
-                r = check_string(k, value, &n, why, sizeof(why));
+                r = policy_check_string(k, value, &n, why, sizeof(why));
                 if (r == -ENOMEM)
                         return r;
                 if (r < 0) {
-                        problem(pr, "%s: [%s] %s=%s: %s", loc, k->section, k->name, shorten(value, shown), why);
+                        policy_problem(pr, "%s: [%s] %s=%s: %s", loc, k->section, k->name, policy_shorten(value, shown), why);
                         return 0;
                 }
                 free(*f);
@@ -416,10 +416,10 @@ int assign(Policy *p, const PolicyKey *k, const char *value, const char *loc, Pr
 
                 r = parse_number(k, value, &v, why, sizeof(why));
                 if (r < 0) {
-                        problem(pr, "%s: [%s] %s=%s: %s", loc, k->section, k->name, shorten(value, shown), why);
+                        policy_problem(pr, "%s: [%s] %s=%s: %s", loc, k->section, k->name, policy_shorten(value, shown), why);
                         return 0;
                 }
-                set_number(p, k, v);
+                policy_set_number(p, k, v);
                 return 0;
         }
 
@@ -433,8 +433,8 @@ int assign(Policy *p, const PolicyKey *k, const char *value, const char *loc, Pr
                 else if (streq(value, "none"))
                         *f = JOB_NETWORK_NONE;
                 else
-                        problem(pr, "%s: [%s] %s=%s: unknown network mode; use private, host or none",
-                                loc, k->section, k->name, shorten(value, shown));
+                        policy_problem(pr, "%s: [%s] %s=%s: unknown network mode; use private, host or none",
+                                loc, k->section, k->name, policy_shorten(value, shown));
                 return 0;
         }
 
@@ -443,8 +443,8 @@ int assign(Policy *p, const PolicyKey *k, const char *value, const char *loc, Pr
                 bool b;
 
                 if (parse_boolean(value, &b) < 0)
-                        problem(pr, "%s: [%s] %s=%s: not a boolean; use yes or no",
-                                loc, k->section, k->name, shorten(value, shown));
+                        policy_problem(pr, "%s: [%s] %s=%s: not a boolean; use yes or no",
+                                loc, k->section, k->name, policy_shorten(value, shown));
                 else
                         *f = b;
                 return 0;

@@ -100,15 +100,15 @@ static int new_default(Policy **ret, Problems *pr) {
         r = strv_extend(&p->sources, EMBEDDED_NAME);
         if (r < 0)
                 return r;
-        r = parse_text_internal(p, policy_default_text, strlen(policy_default_text), EMBEDDED_NAME, pr);
+        r = policy_parse_text_internal(p, policy_default_text, strlen(policy_default_text), EMBEDDED_NAME, pr);
         if (r < 0)
                 return r;
-        r = validate_internal(p, pr);
+        r = policy_validate_internal(p, pr);
         if (r < 0)
                 return r;
         if (pr->n != before) {
                 /* A broken default.conf is a build bug, not the admin's. */
-                problem(pr, "%s: the compiled-in default policy is invalid; this is a bug in the hostd build", EMBEDDED_NAME);
+                policy_problem(pr, "%s: the compiled-in default policy is invalid; this is a bug in the hostd build", EMBEDDED_NAME);
                 return -EINVAL;
         }
         *ret = TAKE_PTR(p);
@@ -122,7 +122,7 @@ int policy_new_default(Policy **ret) {
         if (!ret)
                 return -EINVAL;
         r = new_default(ret, &pr);
-        problems_done(&pr);
+        policy_problems_done(&pr);
         return r;
 }
 
@@ -132,15 +132,15 @@ static void read_problem(Problems *pr, const char *path, int error, const char *
 
         switch (error) {
         case -EFBIG:
-                problem(pr, "%s: cannot read: larger than the limit of %d bytes; split it into drop-ins or shorten it",
+                policy_problem(pr, "%s: cannot read: larger than the limit of %d bytes; split it into drop-ins or shorten it",
                         path, POLICY_FILE_MAX);
                 break;
         case -EBADFD:
-                problem(pr, "%s: cannot read: not a regular file; %s", path, fix);
+                policy_problem(pr, "%s: cannot read: not a regular file; %s", path, fix);
                 break;
         default:
                 what = strerror(-error);
-                problem(pr, "%s: cannot read: %s; %s", path, shorten(what, shown), fix);
+                policy_problem(pr, "%s: cannot read: %s; %s", path, policy_shorten(what, shown), fix);
         }
         if (pr->error == 0)
                 pr->error = error;
@@ -206,7 +206,7 @@ static int load_dropins(Policy *p, const char *path, Problems *pr) {
                 n++;
         }
         if (total > POLICY_DROPINS_MAX) {
-                problem(pr, "%s: has %zu drop-ins, over the limit of %d; merge some of them",
+                policy_problem(pr, "%s: has %zu drop-ins, over the limit of %d; merge some of them",
                         dir, total, POLICY_DROPINS_MAX);
                 return 0;
         }
@@ -230,7 +230,7 @@ static int load_dropins(Policy *p, const char *path, Problems *pr) {
                 r = strv_extend(&p->sources, fn);
                 if (r < 0)
                         return r;
-                r = parse_text_internal(p, text, size, fn, pr);
+                r = policy_parse_text_internal(p, text, size, fn, pr);
                 if (r < 0)
                         return r;
         }
@@ -246,18 +246,18 @@ static int load_overrides(Policy *p, const PolicyOverride *overrides, size_t n_o
                 const PolicyKey *k;
 
                 if (!o->section || !o->key) {
-                        problem(pr, "%s: override without section or key; this is a bug in the caller", origin);
+                        policy_problem(pr, "%s: override without section or key; this is a bug in the caller", origin);
                         continue;
                 }
-                k = find_key(o->section, o->key);
+                k = policy_find_key(o->section, o->key);
                 if (!k) {
                         char s1[SHOWN_MAX + 4], s2[SHOWN_MAX + 4];
 
-                        problem(pr, "%s: unknown key [%s] %s; see docs/policy.md for the sections and keys",
-                                origin, shorten(o->section, s1), shorten(o->key, s2));
+                        policy_problem(pr, "%s: unknown key [%s] %s; see docs/policy.md for the sections and keys",
+                                origin, policy_shorten(o->section, s1), policy_shorten(o->key, s2));
                         continue;
                 }
-                r = assign(p, k, o->value ?: "", origin, pr);
+                r = policy_assign(p, k, o->value ?: "", origin, pr);
                 if (r < 0)
                         return r;
         }
@@ -290,7 +290,7 @@ static int load_internal(const char *path, const PolicyOverride *overrides, size
                 r = strv_extend(&p->sources, path);
                 if (r < 0)
                         return r;
-                r = parse_text_internal(p, text, size, path, pr);
+                r = policy_parse_text_internal(p, text, size, path, pr);
                 if (r < 0)
                         return r;
                 r = load_dropins(p, path, pr);
@@ -303,7 +303,7 @@ static int load_internal(const char *path, const PolicyOverride *overrides, size
                 return r;
 
         if (pr->error == 0) {
-                r = validate_internal(p, pr);
+                r = policy_validate_internal(p, pr);
                 if (r < 0)
                         return r;
         }
@@ -327,13 +327,13 @@ int policy_load(const char *path, const PolicyOverride *overrides, size_t n_over
         if (r < 0) {
                 /* Keep the messages: a broken default explains itself. */
                 if (r != -ENOMEM && pr.n > 0 && !pr.oom)
-                        return problems_finish(&pr, ret_error);
-                problems_done(&pr);
+                        return policy_problems_finish(&pr, ret_error);
+                policy_problems_done(&pr);
                 if (ret_error)
                         *ret_error = NULL;
                 return r;
         }
-        r = problems_finish(&pr, ret_error);
+        r = policy_problems_finish(&pr, ret_error);
         if (r < 0) {
                 policy_free(p);
                 return r;
