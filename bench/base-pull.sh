@@ -58,10 +58,9 @@ SRC_DIR=$(cd "$(dirname "$0")/.." && pwd)
 export HOSTD=${HOSTD:-$SRC_DIR/build/hostd/hostd}
 export HOSTCTL=${HOSTCTL:-$SRC_DIR/build/ctl/hostctl}
 
-need() { # need COMMAND APT-PACKAGE
-        command -v "$1" >/dev/null || { echo "base-pull: $1 missing: apt-get install $2" >&2; exit 1; }
-}
-[ "$(id -u)" = 0 ] || { echo "base-pull: run as root" >&2; exit 1; }
+BENCH=base-pull
+. "$SRC_DIR/bench/lib.sh"
+need_root
 need docker-registry docker-registry
 need buildah buildah
 need skopeo skopeo

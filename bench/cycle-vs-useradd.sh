@@ -55,8 +55,8 @@ ISOLATE_CGROUP=${ISOLATE_CGROUP:-1}
 SRC_DIR=$(cd "$(dirname "$0")/.." && pwd)
 ARCH=$(dpkg --print-architecture)
 
-die() { echo "cycle-vs-useradd: $*" >&2; exit 1; }
-log() { echo "[$(date +%T)] $*" >&2; }
+BENCH=cycle-vs-useradd
+. "$SRC_DIR/bench/lib.sh"
 
 [ "$(id -u)" = 0 ] || die "needs root (it creates users and runs sshd and hostd)"
 case "$B_MODE" in ssh|local) ;; *) die "B_MODE must be ssh or local" ;; esac
@@ -64,13 +64,7 @@ for t in sshd ssh ssh-keygen jq python3 useradd userdel pkill unshare findmnt; d
         command -v "$t" >/dev/null || die "missing $t (apt-get install -y openssh-server openssh-client jq procps util-linux)"
 done
 
-if [ -z "${HOSTD:-}" ]; then
-        B=/tmp/b-bench2
-        [ -f "$B/build.ninja" ] || (cd "$SRC_DIR" && meson setup "$B" -Dbuildtype=release >/dev/null)
-        ninja -C "$B" >/dev/null || die "build failed"
-        HOSTD=$B/hostd/hostd
-fi
-[ -x "$HOSTD" ] || die "no hostd binary at $HOSTD"
+release_hostd /tmp/b-bench2
 
 # ---- setup, with cleanup of everything on any exit ---------------------------
 
@@ -110,7 +104,7 @@ cleanup() {
         [ -n "$RUN_SSHD_MADE" ] && rmdir /run/sshd 2>/dev/null
         if [ -n "$CG_DIR" ]; then
                 # hostd removed its job cgroups at release; what is left is empty.
-                find "$CG_DIR" -depth -type d -exec rmdir {} + 2>/dev/null
+                rmdir_cgroup
                 [ -d "$CG_DIR" ] && echo "cycle-vs-useradd: cannot remove $CG_DIR" >&2
         fi
         rm -rf "$T"
@@ -119,23 +113,12 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-free_port() {
-        python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
 SSHD_PORT=$(free_port)
 HOSTD_PORT=$(free_port)
 while [ "$HOSTD_PORT" = "$SSHD_PORT" ]; do HOSTD_PORT=$(free_port); done
 
 CLIENT_OPTS=(-o Ciphers=aes128-gcm@openssh.com -o KexAlgorithms=curve25519-sha256 -o ControlMaster=no -F /dev/null
              -o BatchMode=yes -o LogLevel=ERROR)
-
-wait_port() {
-        for _ in $(seq 100); do
-                python3 -c "import socket,sys; socket.create_connection(('127.0.0.1',$1),0.2)" 2>/dev/null && return 0
-                sleep 0.1
-        done
-        return 1
-}
 
 # -- B: a private sshd that root may log in to with a key (the controller's)
 log "sshd: port $SSHD_PORT, users ${UPFX}N, provisioning $B_MODE, UsePAM $([ "$SSHD_PAM" = 1 ] && echo yes || echo no)"
@@ -177,20 +160,7 @@ install -m 600 "$T/ctlkey.pub" "$T/controller_keys"
 mkdir -m 755 "$T/hostd-state"
 HOSTD_ARGS=(--state-dir "$T/hostd-state" --control-socket "$T/ctl.sock" --listen "127.0.0.1:$HOSTD_PORT"
             --controller-keys "$T/controller_keys" --set "UIDPool.Start=$UID_START" --log-target stderr)
-CG2=$(findmnt -t cgroup2 -no TARGET | head -n 1)
-if [ "$ISOLATE_CGROUP" = 1 ] && [ -n "$CG2" ]; then
-        CG_DIR=$CG2/bench-cycle.$$
-        mkdir "$CG_DIR"
-        # A subshell moves itself into CG_DIR, then hostd gets a new cgroup and
-        # mount namespace with a cgroup2 mount rooted at CG_DIR.
-        ( echo "$BASHPID" > "$CG_DIR/cgroup.procs"
-          exec unshare -m -C --propagation private sh -c \
-                'umount -l "$1" && mount -t cgroup2 cgroup2 "$1" && shift && exec "$@"' sh "$CG2" "$HOSTD" "${HOSTD_ARGS[@]}"
-        ) > "$T/hostd.log" 2>&1 &
-else
-        "$HOSTD" "${HOSTD_ARGS[@]}" > "$T/hostd.log" 2>&1 &
-fi
-HOSTD_PID=$!
+start_hostd "$T/hostd.log" "$ISOLATE_CGROUP" bench-cycle "${HOSTD_ARGS[@]}"
 
 wait_port "$SSHD_PORT" || { cat "$T/sshd/sshd.log" >&2; die "sshd did not come up"; }
 wait_port "$HOSTD_PORT" || { cat "$T/hostd.log" >&2; die "hostd did not come up"; }

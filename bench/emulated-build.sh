@@ -47,10 +47,9 @@ SRC_DIR=$(cd "$(dirname "$0")/.." && pwd)
 export HOSTD=${HOSTD:-$SRC_DIR/build/hostd/hostd}
 export HOSTCTL=${HOSTCTL:-$SRC_DIR/build/ctl/hostctl}
 
-need() { # need COMMAND APT-PACKAGE
-        command -v "$1" >/dev/null || { echo "emulated-build: $1 missing: apt-get install $2" >&2; exit 1; }
-}
-[ "$(id -u)" = 0 ] || { echo "emulated-build: run as root" >&2; exit 1; }
+BENCH=emulated-build
+. "$SRC_DIR/bench/lib.sh"
+need_root
 [ "$(uname -m)" = x86_64 ] || { echo "emulated-build: emulates arm64 on an x86_64 host; this is $(uname -m)" >&2; exit 1; }
 need docker-registry docker-registry
 need buildah buildah

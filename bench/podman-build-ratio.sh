@@ -45,8 +45,8 @@ ISOLATE_CGROUP=${ISOLATE_CGROUP:-1}
 SRC_DIR=$(cd "$(dirname "$0")/.." && pwd)
 ARCH=$(dpkg --print-architecture)
 
-die() { echo "podman-build-ratio: $*" >&2; exit 1; }
-log() { echo "[$(date +%T)] $*" >&2; }
+BENCH=podman-build-ratio
+. "$SRC_DIR/bench/lib.sh"
 
 [ "$(id -u)" = 0 ] || die "needs root"
 for t in ssh ssh-keygen jq python3 useradd userdel podman runc runuser newuidmap unshare findmnt; do
@@ -55,13 +55,7 @@ done
 BUSYBOX=$(readlink -f /bin/busybox)
 file -L "$BUSYBOX" 2>/dev/null | grep -q 'statically linked' || die "/bin/busybox is not static (apt-get install -y busybox-static)"
 
-if [ -z "${HOSTD:-}" ]; then
-        B=/tmp/b-bench2
-        [ -f "$B/build.ninja" ] || (cd "$SRC_DIR" && meson setup "$B" -Dbuildtype=release >/dev/null)
-        ninja -C "$B" >/dev/null || die "build failed"
-        HOSTD=$B/hostd/hostd
-fi
-[ -x "$HOSTD" ] || die "no hostd binary at $HOSTD"
+release_hostd /tmp/b-bench2
 
 T=$(mktemp -d /tmp/podman-build-ratio.XXXXXX)
 chmod 755 "$T"
@@ -97,7 +91,7 @@ cleanup() {
                 kill_user_procs
                 userdel "$PU" 2>/dev/null || echo "podman-build-ratio: userdel $PU failed" >&2
         fi
-        [ -n "$CG_DIR" ] && find "$CG_DIR" -depth -type d -exec rmdir {} + 2>/dev/null
+        rmdir_cgroup
         rm -rf "$T"
         exit $rc
 }
@@ -129,18 +123,7 @@ install -m 600 "$T/ctlkey.pub" "$T/controller_keys"
 mkdir -m 755 "$T/hostd-state"
 HOSTD_ARGS=(--state-dir "$T/hostd-state" --control-socket "$T/ctl.sock" --listen "127.0.0.1:$PORT"
             --controller-keys "$T/controller_keys" --set "UIDPool.Start=$UID_START" --log-target stderr)
-CG2=$(findmnt -t cgroup2 -no TARGET | head -n 1)
-if [ "$ISOLATE_CGROUP" = 1 ] && [ -n "$CG2" ]; then
-        CG_DIR=$CG2/bench-podman.$$
-        mkdir "$CG_DIR"
-        ( echo "$BASHPID" > "$CG_DIR/cgroup.procs"
-          exec unshare -m -C --propagation private sh -c \
-                'umount -l "$1" && mount -t cgroup2 cgroup2 "$1" && shift && exec "$@"' sh "$CG2" "$HOSTD" "${HOSTD_ARGS[@]}"
-        ) > "$T/hostd.log" 2>&1 &
-else
-        "$HOSTD" "${HOSTD_ARGS[@]}" > "$T/hostd.log" 2>&1 &
-fi
-HOSTD_PID=$!
+start_hostd "$T/hostd.log" "$ISOLATE_CGROUP" bench-podman "${HOSTD_ARGS[@]}"
 for _ in $(seq 100); do
         python3 -c "import socket; socket.create_connection(('127.0.0.1',$PORT),0.2)" 2>/dev/null && break
         sleep 0.1

@@ -34,21 +34,15 @@ RSYNC_FILES=${RSYNC_FILES:-10000}
 TMPFS=${TMPFS:-1}
 SRC_DIR=$(cd "$(dirname "$0")/.." && pwd)
 
-die() { echo "ssh-vs-sshd: $*" >&2; exit 1; }
-log() { echo "[$(date +%T)] $*" >&2; }
+BENCH=ssh-vs-sshd
+. "$SRC_DIR/bench/lib.sh"
 
 [ "$(id -u)" = 0 ] || die "needs root (it creates a user and runs sshd and hostd)"
 for t in sshd ssh ssh-keygen rsync python3 useradd userdel; do
         command -v "$t" >/dev/null || die "missing $t (apt-get install -y openssh-server openssh-client rsync)"
 done
 
-if [ -z "${HOSTD:-}" ]; then
-        B=/tmp/b-bench
-        [ -f "$B/build.ninja" ] || (cd "$SRC_DIR" && meson setup "$B" -Dbuildtype=release >/dev/null)
-        ninja -C "$B" >/dev/null || die "build failed"
-        HOSTD=$B/hostd/hostd
-fi
-[ -x "$HOSTD" ] || die "no hostd binary at $HOSTD"
+release_hostd /tmp/b-bench
 
 # ---- setup, with cleanup of everything on any exit ---------------------------
 
@@ -94,9 +88,6 @@ trap 'exit 130' INT TERM
 HOSTCTL=$(dirname "$(dirname "$HOSTD")")/ctl/hostctl
 [ -x "$HOSTCTL" ] || HOSTCTL=$(command -v hostctl || true)
 
-free_port() {
-        python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
 SSHD_PORT=$(free_port)
 HOSTD_PORT=$(free_port)
 while [ "$HOSTD_PORT" = "$SSHD_PORT" ]; do HOSTD_PORT=$(free_port); done
@@ -144,13 +135,6 @@ mkdir -m 755 "$T/hostd-state"
         --controller-keys "$T/controller_keys" > "$T/hostd.log" 2>&1 &
 HOSTD_PID=$!
 
-wait_port() {
-        for _ in $(seq 100); do
-                python3 -c "import socket,sys; socket.create_connection(('127.0.0.1',$1),0.2)" 2>/dev/null && return 0
-                sleep 0.1
-        done
-        return 1
-}
 wait_port "$SSHD_PORT" || { cat "$T/sshd/sshd.log" >&2; die "sshd did not come up"; }
 wait_port "$HOSTD_PORT" || { cat "$T/hostd.log" >&2; die "hostd did not come up"; }
 
