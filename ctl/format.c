@@ -8,48 +8,25 @@
 #include <stdbool.h>
 #include <string.h>
 
+#include "json-util.h"
 #include "macros.h"
 
 #define KEY_WIDTH 16                    /* "Lease expires:" plus two spaces */
 #define GAUGE_MAX 32                    /* wider slot counts are scaled down */
 
-/* ---- JSON accessors: NULL/false when absent or of another type ---- */
-
-static json_object *get_typed(json_object *o, const char *key, json_type type) {
-        json_object *v;
-
-        if (!o || !json_object_is_type(o, json_type_object))
-                return NULL;
-        if (!json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, type))
-                return NULL;
-        return v;
-}
-
-static const char *get_string(json_object *o, const char *key) {
-        json_object *v = get_typed(o, key, json_type_string);
-        return v ? json_object_get_string(v) : NULL;
-}
-
-static bool get_bool(json_object *o, const char *key, bool *ret) {
-        json_object *v = get_typed(o, key, json_type_boolean);
-
-        if (!v)
-                return false;
-        *ret = json_object_get_boolean(v);
-        return true;
-}
+/* ---- JSON accessors (json-util.h has the typed ones): false when absent or of another type ---- */
 
 /* Integers, and doubles for numbers that a daemon might send as 2.0. */
 static bool get_u64(json_object *o, const char *key, uint64_t *ret) {
         json_object *v;
 
-        if ((v = get_typed(o, key, json_type_int))) {
+        if ((v = json_get_typed(o, key, json_type_int))) {
                 if (json_object_get_int64(v) < 0)
                         return false;
                 *ret = json_object_get_uint64(v);
                 return true;
         }
-        if ((v = get_typed(o, key, json_type_double))) {
+        if ((v = json_get_typed(o, key, json_type_double))) {
                 double d = json_object_get_double(v);
                 if (!(d >= 0) || d >= 18446744073709551616.0)
                         return false;
@@ -62,7 +39,7 @@ static bool get_u64(json_object *o, const char *key, uint64_t *ret) {
 static bool get_number(json_object *o, const char *key, double *ret) {
         json_object *v;
 
-        if ((v = get_typed(o, key, json_type_int)) || (v = get_typed(o, key, json_type_double))) {
+        if ((v = json_get_typed(o, key, json_type_int)) || (v = json_get_typed(o, key, json_type_double))) {
                 *ret = json_object_get_double(v);
                 return true;
         }
@@ -76,7 +53,7 @@ int answer_check(json_object *answer, const char **ret_bad) {
                 *ret_bad = "the answer is not a JSON object";
                 return -EBADMSG;
         }
-        v = get_string(answer, "apiVersion");
+        v = json_get_string(answer, "apiVersion");
         if (!v) {
                 *ret_bad = "no \"apiVersion\"";
                 return -EBADMSG;
@@ -94,11 +71,11 @@ int answer_get_error(json_object *answer, const char **ret_code, const char **re
 
         if (!json_object_object_get_ex(answer, "error", &e) || json_object_is_type(e, json_type_null))
                 return 0;
-        code = get_string(e, "code");
+        code = json_get_string(e, "code");
         if (!code)
                 return -EBADMSG;
         *ret_code = code;
-        *ret_message = get_string(e, "message");
+        *ret_message = json_get_string(e, "message");
         return 1;
 }
 
@@ -246,7 +223,7 @@ static void field_time(FILE *f, const char *key, const char *when, time_t now) {
 /* ---- capacity ---- */
 
 static int check_capacity(json_object *a, const char **ret_bad) {
-        json_object *slots = get_typed(a, "slots", json_type_object);
+        json_object *slots = json_get_typed(a, "slots", json_type_object);
         uint64_t u;
 
         if (!slots || !get_u64(slots, "total", &u) || !get_u64(slots, "used", &u)) {
@@ -257,7 +234,7 @@ static int check_capacity(json_object *a, const char **ret_bad) {
 }
 
 static void print_slots(json_object *a, FILE *f) {
-        json_object *slots = get_typed(a, "slots", json_type_object);
+        json_object *slots = json_get_typed(a, "slots", json_type_object);
         uint64_t total = 0, used = 0, free_slots, width, filled;
         char gauge[GAUGE_MAX + 1];
 
@@ -276,10 +253,10 @@ static void print_slots(json_object *a, FILE *f) {
 }
 
 static void print_allocatable(json_object *a, FILE *f) {
-        const char *reason = get_string(a, "not_allocatable_reason");
+        const char *reason = json_get_string(a, "not_allocatable_reason");
         bool b;
 
-        if (!get_bool(a, "allocatable", &b))
+        if (json_get_bool(a, "allocatable", &b) < 0)
                 return;
         if (b)
                 field(f, "Allocatable", "yes");
@@ -290,10 +267,10 @@ static void print_allocatable(json_object *a, FILE *f) {
 }
 
 static void print_draining(json_object *a, FILE *f) {
-        const char *reason = get_string(a, "drain_reason");
+        const char *reason = json_get_string(a, "drain_reason");
         bool b;
 
-        if (!get_bool(a, "draining", &b))
+        if (json_get_bool(a, "draining", &b) < 0)
                 return;
         if (!b)
                 field(f, "Draining", "no");
@@ -304,7 +281,7 @@ static void print_draining(json_object *a, FILE *f) {
 }
 
 static void print_platforms(json_object *a, FILE *f) {
-        json_object *l = get_typed(a, "platforms", json_type_array);
+        json_object *l = json_get_typed(a, "platforms", json_type_array);
         _cleanup_free_ char *text = NULL;
         size_t size = 0;
         _cleanup_fclose_ FILE *m = NULL;
@@ -316,13 +293,13 @@ static void print_platforms(json_object *a, FILE *f) {
                 return;
         for (size_t i = 0; i < json_object_array_length(l); i++) {
                 json_object *p = json_object_array_get_idx(l, i);
-                const char *name = get_string(p, "platform");
+                const char *name = json_get_string(p, "platform");
                 bool emulated = false, allowed = true;
 
                 if (!name)
                         continue;
-                (void) get_bool(p, "emulated", &emulated);
-                (void) get_bool(p, "allowed", &allowed);
+                (void) json_get_bool(p, "emulated", &emulated);
+                (void) json_get_bool(p, "allowed", &allowed);
                 fprintf(m, "%s%s (%s)", i > 0 ? ", " : "", name,
                         !emulated ? "native" : allowed ? "emulated" : "emulated, not allowed");
         }
@@ -331,8 +308,8 @@ static void print_platforms(json_object *a, FILE *f) {
 }
 
 static void print_resources(json_object *a, FILE *f) {
-        json_object *r = get_typed(a, "resources", json_type_object);
-        const char *dir = get_string(r, "state_dir");
+        json_object *r = json_get_typed(a, "resources", json_type_object);
+        const char *dir = json_get_string(r, "state_dir");
         char x[32], y[32];
         uint64_t total, avail;
         double cpus;
@@ -397,8 +374,8 @@ static void enforcement_item(FILE *yes, FILE *no, const char *name, json_object 
 }
 
 static void print_enforcement(json_object *a, FILE *f) {
-        json_object *e = get_typed(a, "enforcement", json_type_object);
-        json_object *notes = get_typed(e, "notes", json_type_array);
+        json_object *e = json_get_typed(a, "enforcement", json_type_object);
+        json_object *notes = json_get_typed(e, "notes", json_type_array);
         _cleanup_free_ char *yes_text = NULL, *no_text = NULL;
         size_t yes_size = 0, no_size = 0;
         _cleanup_fclose_ FILE *yes = NULL, *no = NULL;
@@ -415,7 +392,7 @@ static void print_enforcement(json_object *a, FILE *f) {
         if (fclose(TAKE_PTR(yes)) != 0 || fclose(TAKE_PTR(no)) != 0)
                 return;
 
-        field(f, "Enforcement", "%s", get_string(e, "stage") ?: "unknown stage");
+        field(f, "Enforcement", "%s", json_get_string(e, "stage") ?: "unknown stage");
         field(f, NULL, "enforced: %s", isempty(yes_text) ? "none" : yes_text);
         field(f, NULL, "not enforced: %s", isempty(no_text) ? "none" : no_text);
         for (size_t i = 0; notes && i < json_object_array_length(notes); i++) {
@@ -426,9 +403,9 @@ static void print_enforcement(json_object *a, FILE *f) {
 }
 
 static void print_health(json_object *a, FILE *f) {
-        json_object *h = get_typed(a, "health", json_type_object);
-        json_object *problems = get_typed(h, "problems", json_type_array);
-        const char *status = get_string(h, "status");
+        json_object *h = json_get_typed(a, "health", json_type_object);
+        json_object *problems = json_get_typed(h, "problems", json_type_array);
+        const char *status = json_get_string(h, "status");
         size_t n = problems ? json_object_array_length(problems) : 0;
 
         if (!status)
@@ -448,12 +425,12 @@ static void print_health(json_object *a, FILE *f) {
 
 /* "host_keys" came later than v1's first draft: print it only if there. */
 static void print_host_keys(json_object *a, FILE *f) {
-        json_object *l = get_typed(a, "host_keys", json_type_array);
+        json_object *l = json_get_typed(a, "host_keys", json_type_array);
         bool first = true;
 
         for (size_t i = 0; l && i < json_object_array_length(l); i++) {
                 json_object *k = json_object_array_get_idx(l, i);
-                const char *type = get_string(k, "type"), *fp = get_string(k, "fingerprint");
+                const char *type = json_get_string(k, "type"), *fp = json_get_string(k, "fingerprint");
 
                 if (!fp)
                         continue;
@@ -463,7 +440,7 @@ static void print_host_keys(json_object *a, FILE *f) {
 }
 
 int format_known_hosts(json_object *capacity, const char *address, unsigned port, FILE *f, const char **ret_bad) {
-        json_object *l = get_typed(capacity, "host_keys", json_type_array);
+        json_object *l = json_get_typed(capacity, "host_keys", json_type_array);
         size_t n = l ? json_object_array_length(l) : 0, printed = 0;
 
         /* Letters, digits, '.', '-' and ':' only: a host name or an IPv4 or
@@ -474,7 +451,7 @@ int format_known_hosts(json_object *capacity, const char *address, unsigned port
             port == 0 || port > 65535)
                 return -EINVAL;
         for (size_t i = 0; i < n; i++) {
-                const char *key = get_string(json_object_array_get_idx(l, i), "public_key");
+                const char *key = json_get_string(json_object_array_get_idx(l, i), "public_key");
 
                 /* "TYPE BASE64", nothing else on the line. */
                 if (!key || strchr(key, '\n') || !strchr(key, ' '))
@@ -495,11 +472,11 @@ int format_known_hosts(json_object *capacity, const char *address, unsigned port
 static void print_identity(json_object *a, FILE *f) {
         const char *s;
 
-        if ((s = get_string(a, "version")))
+        if ((s = json_get_string(a, "version")))
                 field(f, "Version", "%s", s);
-        if ((s = get_string(a, "boot_id")))
+        if ((s = json_get_string(a, "boot_id")))
                 field(f, "Boot ID", "%s", s);
-        if ((s = get_string(a, "hostname")))
+        if ((s = json_get_string(a, "hostname")))
                 field(f, "Hostname", "%s", s);
 }
 
@@ -521,7 +498,7 @@ int format_capacity(json_object *answer, time_t now, FILE *f, const char **ret_b
 }
 
 int format_drain(json_object *answer, time_t now, FILE *f, const char **ret_bad) {
-        const char *reason = get_string(answer, "drain_reason");
+        const char *reason = json_get_string(answer, "drain_reason");
         int r = check_capacity(answer, ret_bad);
         if (r < 0)
                 return r;
@@ -587,8 +564,8 @@ static int table_print(const Table *t, FILE *f) {
 
 /* "used/limit" when the job reports usage, else the limit. */
 static void format_resource(char *buf, size_t size, json_object *job, const char *key, bool cpus) {
-        json_object *quota = get_typed(job, "quota", json_type_object);
-        json_object *usage = get_typed(job, "usage", json_type_object);
+        json_object *quota = json_get_typed(job, "quota", json_type_object);
+        json_object *usage = json_get_typed(job, "usage", json_type_object);
         char limit[32], used[32];
         double v;
 
@@ -611,14 +588,14 @@ static void format_resource(char *buf, size_t size, json_object *job, const char
 }
 
 static int table_add_job(Table *t, json_object *job, time_t now) {
-        const char *state = get_string(job, "state");
+        const char *state = json_get_string(job, "state");
         char age[32], left[32], cpus[64], memory[64], disk[64];
         int r = 0;
 
-        format_age(age, sizeof age, get_string(job, "created"), now);
+        format_age(age, sizeof age, json_get_string(job, "created"), now);
         /* Only an active job's lease means anything; the others are going away. */
         if (streq_ptr(state, "active"))
-                format_lease_left(left, sizeof left, get_string(job, "lease_expires"), now);
+                format_lease_left(left, sizeof left, json_get_string(job, "lease_expires"), now);
         else
                 snprintf(left, sizeof left, "-");
         format_resource(cpus, sizeof cpus, job, "cpus", true);
@@ -626,8 +603,8 @@ static int table_add_job(Table *t, json_object *job, time_t now) {
         format_resource(disk, sizeof disk, job, "disk_bytes", false);
 
         const char *row[] = {
-                get_string(job, "job"), get_string(job, "owner"), state,
-                get_string(job, "platform"), age, left, cpus, memory, disk,
+                json_get_string(job, "job"), json_get_string(job, "owner"), state,
+                json_get_string(job, "platform"), age, left, cpus, memory, disk,
         };
         for (size_t i = 0; i < ELEMENTSOF(row) && r >= 0; i++)
                 r = table_add(t, row[i]);
@@ -659,17 +636,17 @@ static int print_jobs_table(json_object *jobs, time_t now, FILE *f) {
         /* Reasons do not fit a column; leaked jobs are what operators look for. */
         for (size_t i = 0; i < n; i++) {
                 json_object *job = json_object_array_get_idx(jobs, i);
-                const char *reason = get_string(job, "state_reason");
+                const char *reason = json_get_string(job, "state_reason");
 
                 if (reason)
-                        fprintf(f, "%s is %s: %s\n", strempty(get_string(job, "job")),
-                                get_string(job, "state") ?: "?", reason);
+                        fprintf(f, "%s is %s: %s\n", strempty(json_get_string(job, "job")),
+                                json_get_string(job, "state") ?: "?", reason);
         }
         return 0;
 }
 
 static json_object *get_jobs(json_object *answer, const char **ret_bad) {
-        json_object *jobs = get_typed(answer, "jobs", json_type_array);
+        json_object *jobs = json_get_typed(answer, "jobs", json_type_array);
 
         if (!jobs)
                 *ret_bad = "no \"jobs\" array";
@@ -708,7 +685,7 @@ int format_status(json_object *capacity, json_object *jobs_answer, time_t now, F
 /* ---- one job ---- */
 
 static void print_quota(json_object *job, FILE *f) {
-        json_object *q = get_typed(job, "quota", json_type_object);
+        json_object *q = json_get_typed(job, "quota", json_type_object);
         char cpus[32], memory[32], disk[32];
         double c;
         uint64_t m, d, pids;
@@ -726,7 +703,7 @@ static void print_quota(json_object *job, FILE *f) {
 }
 
 static void print_usage(json_object *job, FILE *f) {
-        json_object *u = get_typed(job, "usage", json_type_object);
+        json_object *u = json_get_typed(job, "usage", json_type_object);
         char buf[64];
 
         if (!u)
@@ -740,7 +717,7 @@ static void print_usage(json_object *job, FILE *f) {
 }
 
 int format_job(json_object *answer, time_t now, FILE *f, const char **ret_bad) {
-        const char *id = get_string(answer, "job"), *state = get_string(answer, "state"), *s;
+        const char *id = json_get_string(answer, "job"), *state = json_get_string(answer, "state"), *s;
         char buf[64];
         uint64_t u;
         time_t t;
@@ -751,36 +728,36 @@ int format_job(json_object *answer, time_t now, FILE *f, const char **ret_bad) {
         }
 
         field(f, "Job", "%s", id);
-        if ((s = get_string(answer, "owner")))
+        if ((s = json_get_string(answer, "owner")))
                 field(f, "Owner", "%s", s);
-        if ((s = get_string(answer, "state_reason")))
+        if ((s = json_get_string(answer, "state_reason")))
                 field(f, "State", "%s: %s", state, s);
         else
                 field(f, "State", "%s", state);
-        if ((s = get_string(answer, "platform")))
+        if ((s = json_get_string(answer, "platform")))
                 field(f, "Platform", "%s", s);
-        if ((s = get_string(answer, "user")))
+        if ((s = json_get_string(answer, "user")))
                 field(f, "User", "%s", s);
-        if ((s = get_string(answer, "host")))
+        if ((s = json_get_string(answer, "host")))
                 field(f, "Host", "%s", s);
         if (get_u64(answer, "port", &u))
                 field(f, "Port", "%" PRIu64, u);
-        if ((s = get_string(answer, "user_dir")))
+        if ((s = json_get_string(answer, "user_dir")))
                 field(f, "User dir", "%s", s);
-        field_time(f, "Created", get_string(answer, "created"), now);
+        field_time(f, "Created", json_get_string(answer, "created"), now);
         if (get_u64(answer, "lease_seconds", &u))
                 field(f, "Lease", "%s", format_duration(buf, sizeof buf, u));
-        if (streq(state, "active") && (s = get_string(answer, "lease_expires")))
+        if (streq(state, "active") && (s = json_get_string(answer, "lease_expires")))
                 field(f, "Lease expires", "%s (%s%s)", s,
                       parse_rfc3339(s, &t) >= 0 && t > now ? "in " : "",
                       format_lease_left(buf, sizeof buf, s, now));
         print_quota(answer, f);
         print_usage(answer, f);
-        if ((s = get_string(answer, "public_key")))
+        if ((s = json_get_string(answer, "public_key")))
                 field(f, "Public key", "%s", s);
-        if ((s = get_string(answer, "ended_by")))
+        if ((s = json_get_string(answer, "ended_by")))
                 field(f, "Ended by", "%s", s);
-        field_time(f, "Released", get_string(answer, "released"), now);
+        field_time(f, "Released", json_get_string(answer, "released"), now);
         return 0;
 }
 
@@ -792,8 +769,8 @@ static void print_verbatim(FILE *f, const char *title, const char *text) {
 }
 
 int format_allocate(json_object *answer, time_t now, FILE *f, const char **ret_bad) {
-        const char *key = get_string(answer, "private_key");
-        const char *known_hosts = get_string(answer, "known_hosts");
+        const char *key = json_get_string(answer, "private_key");
+        const char *known_hosts = json_get_string(answer, "known_hosts");
         int r;
 
         r = format_job(answer, now, f, ret_bad);
@@ -811,10 +788,10 @@ int format_allocate(json_object *answer, time_t now, FILE *f, const char **ret_b
 }
 
 int format_release(json_object *answer, time_t now, FILE *f, const char **ret_bad) {
-        const char *id = get_string(answer, "job"), *state = get_string(answer, "state");
-        const char *ended_by = get_string(answer, "ended_by");
-        const char *released = get_string(answer, "released");
-        const char *reason = get_string(answer, "state_reason");
+        const char *id = json_get_string(answer, "job"), *state = json_get_string(answer, "state");
+        const char *ended_by = json_get_string(answer, "ended_by");
+        const char *released = json_get_string(answer, "released");
+        const char *reason = json_get_string(answer, "state_reason");
 
         if (!id || !state) {
                 *ret_bad = "no \"job\" or \"state\" string";
@@ -837,7 +814,7 @@ int format_release(json_object *answer, time_t now, FILE *f, const char **ret_ba
 }
 
 int format_reload(json_object *answer, time_t now, FILE *f, const char **ret_bad) {
-        json_object *sources = get_typed(answer, "sources", json_type_array);
+        json_object *sources = json_get_typed(answer, "sources", json_type_array);
 
         if (!sources) {
                 *ret_bad = "no \"sources\" array";
@@ -852,7 +829,7 @@ int format_reload(json_object *answer, time_t now, FILE *f, const char **ret_bad
 }
 
 int format_metrics(json_object *answer, time_t now, FILE *f, const char **ret_bad) {
-        const char *text = get_string(answer, "text");
+        const char *text = json_get_string(answer, "text");
 
         if (!text) {
                 *ret_bad = "no \"text\" string";

@@ -500,7 +500,6 @@ static int run_metrics(const Verb *v, int argc, char *argv[]) {
         _cleanup_free_ char *dir = NULL;
         char *metrics_argv[] = { (char *) "metrics" };
         const char *output, *name, *text;
-        json_object *t;
         int r;
 
         if (argc == 1)
@@ -523,11 +522,11 @@ static int run_metrics(const Verb *v, int argc, char *argv[]) {
                 r = check_answer(a);
         if (r != 0)
                 return r;
-        if (!json_object_object_get_ex(a, "text", &t) || !json_object_is_type(t, json_type_string)) {
+        text = json_get_string(a, "text");
+        if (!text) {
                 fprintf(stderr, "hostctl: hostd's metrics answer has no text\n");
                 return EXIT_INTERNAL;
         }
-        text = json_object_get_string(t);
 
         dir_fd = open(isempty(dir) ? "/" : dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (dir_fd < 0) {

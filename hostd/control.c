@@ -131,13 +131,9 @@ static int string_array(json_object *arr, char ***ret, size_t *ret_n) {
         if (!l)
                 return -ENOMEM;
         for (size_t i = 0; i < n; i++) {
-                json_object *v = json_object_array_get_idx(arr, i);
-                const char *s;
+                const char *s = json_string_bounded(json_object_array_get_idx(arr, i), API_ARG_MAX);
 
-                if (!json_object_is_type(v, json_type_string))
-                        return -EINVAL;
-                s = json_object_get_string(v);
-                if ((size_t) json_object_get_string_len(v) != strlen(s) || strlen(s) > API_ARG_MAX)
+                if (!s)
                         return -EINVAL;
                 l[i] = strdup(s);
                 if (!l[i])
@@ -149,39 +145,30 @@ static int string_array(json_object *arr, char ***ret, size_t *ret_n) {
 }
 
 int control_parse_request(const char *text, size_t size, char ***ret_argv, size_t *ret_argc, json_object **ret_error) {
-        json_tokener *tok;
-        json_object *o, *v, *argv;
+        json_object *o = NULL, *v, *argv;
+        const char *error;
         int r;
 
         if (size > CONTROL_REQUEST_MAX) {
                 *ret_error = api_error_answer(API_ERROR_BAD_REQUEST, "request larger than %d bytes", CONTROL_REQUEST_MAX);
                 return -E2BIG;
         }
-        tok = json_tokener_new_ex(16);
-        if (!tok)
-                return -ENOMEM;
-        json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
-        o = json_tokener_parse_ex(tok, text, (int) size);
-        if (!o || json_tokener_get_error(tok) != json_tokener_success) {
-                enum json_tokener_error e = json_tokener_get_error(tok);
-                *ret_error = api_error_answer(API_ERROR_BAD_REQUEST, "request is not valid JSON: %s",
-                                              e == json_tokener_continue ? "truncated" : json_tokener_error_desc(e));
-                json_object_put(o);
-                json_tokener_free(tok);
+        r = json_parse_buffer(text, size, 16, JSON_PARSE_STRICT | JSON_PARSE_TRAILING_SPACE, &o, &error);
+        if (r == -ENOMEM)
+                return r;
+        if (r == -EUCLEAN) {
+                *ret_error = api_error_answer(API_ERROR_BAD_REQUEST, "request has data after its JSON object; "
+                                              "send one request per connection");
                 return -EINVAL;
         }
-        for (size_t i = json_tokener_get_parse_end(tok); i < size; i++)
-                if (!strchr(" \t\r\n", text[i])) {
-                        *ret_error = api_error_answer(API_ERROR_BAD_REQUEST, "request has data after its JSON object; "
-                                                      "send one request per connection");
-                        json_object_put(o);
-                        json_tokener_free(tok);
-                        return -EINVAL;
-                }
-        json_tokener_free(tok);
+        if (r < 0) {
+                *ret_error = api_error_answer(API_ERROR_BAD_REQUEST, "request is not valid JSON: %s",
+                                              r == -ENODATA ? "truncated" : error);
+                return -EINVAL;
+        }
 
-        if (!json_object_is_type(o, json_type_object) ||
-            !json_object_object_get_ex(o, "argv", &argv) || !json_object_is_type(argv, json_type_array)) {
+        argv = json_get_typed(o, "argv", json_type_array);
+        if (!argv) {
                 *ret_error = api_error_answer(API_ERROR_BAD_REQUEST,
                                               "request must be a JSON object with an \"argv\" array of strings, "
                                               "e.g. {\"apiVersion\":\"hostd/v1\",\"argv\":[\"capacity\"]}");

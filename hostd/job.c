@@ -163,8 +163,8 @@ static int get_string(json_object *o, const char *key, bool nullable, size_t max
                 *ret = NULL;
                 return 0;
         }
-        s = json_object_get_string(v);
-        if (strlen(s) > max || (size_t) json_object_get_string_len(v) != strlen(s)) {
+        s = json_string_bounded(v, max);
+        if (!s) {
                 snprintf(error, error_size, "field '%s' is too long or contains NUL", key);
                 return -EBADMSG;
         }

@@ -47,24 +47,14 @@ int session_send(int sock, json_object *o, const int *fds, size_t n_fds) {
 }
 
 int session_parse(const char *buf, size_t size, json_object **ret) {
-        json_tokener *tok;
-        json_object *o;
-        int r = 0;
+        const char *error;
+        int r;
 
-        if (size > SESSION_MSG_MAX || strnlen(buf, size) != size)
+        if (size > SESSION_MSG_MAX)
                 return -EBADMSG;
-        tok = json_tokener_new_ex(16);
-        if (!tok)
-                return -ENOMEM;
-        o = json_tokener_parse_ex(tok, buf, (int) size);
-        if (!o || json_tokener_get_error(tok) != json_tokener_success || json_tokener_get_parse_end(tok) != size ||
-            !json_object_is_type(o, json_type_object)) {
-                json_object_put(o);
-                r = -EBADMSG;
-        } else
-                *ret = o;
-        json_tokener_free(tok);
-        return r;
+        /* Not JSON_PARSE_STRICT: the protocol has always taken json-c's default syntax. */
+        r = json_parse_buffer(buf, size, 16, JSON_PARSE_REFUSE_NUL | JSON_PARSE_OBJECT, ret, &error);
+        return r == -ENOMEM ? r : r < 0 ? -EBADMSG : 0;
 }
 
 int session_recv(int sock, json_object **ret, int *ret_fds, size_t *ret_n_fds) {
@@ -130,37 +120,15 @@ int session_recv(int sock, json_object **ret, int *ret_fds, size_t *ret_n_fds) {
 }
 
 const char *session_get_string(json_object *o, const char *key, size_t max_len) {
-        json_object *v;
-        const char *s;
-
-        if (!json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, json_type_string))
-                return NULL;
-        s = json_object_get_string(v);
-        if ((size_t) json_object_get_string_len(v) != strlen(s) || strlen(s) > max_len)
-                return NULL;
-        return s;
+        return json_get_string_bounded(o, key, max_len);
 }
 
 int session_get_int(json_object *o, const char *key, int64_t min, int64_t max, int64_t *ret) {
-        json_object *v;
-        int64_t x;
-
-        if (!json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, json_type_int))
-                return -EBADMSG;
-        x = json_object_get_int64(v);
-        if (x < min || x > max)
-                return -EBADMSG;
-        *ret = x;
-        return 0;
+        return json_get_int64(o, key, min, max, ret) < 0 ? -EBADMSG : 0;
 }
 
 int session_get_bool(json_object *o, const char *key, bool *ret) {
-        json_object *v;
-
-        if (!json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, json_type_boolean))
-                return -EBADMSG;
-        *ret = json_object_get_boolean(v);
-        return 0;
+        return json_get_bool(o, key, ret);
 }
 
 const char *session_type(json_object *o) {

@@ -228,36 +228,17 @@ int store_remove_job(Store *s, const char *id) {
 }
 
 static int parse_json_text(const char *text, size_t size, json_object **ret, char *error, size_t error_size) {
-        json_tokener *tok;
-        json_object *o;
-        enum json_tokener_error e;
+        const char *e;
+        int r;
 
-        if (strlen(text) != size) {
-                snprintf(error, error_size, "contains a NUL byte");
+        r = json_parse_buffer(text, size, 32, JSON_PARSE_STRICT | JSON_PARSE_REFUSE_NUL | JSON_PARSE_TRAILING_SPACE,
+                              ret, &e);
+        if (r == -ENOMEM)
+                return r;
+        if (r < 0) {
+                snprintf(error, error_size, "%s", e);
                 return -EBADMSG;
         }
-        tok = json_tokener_new_ex(32);
-        if (!tok)
-                return -ENOMEM;
-        json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
-        o = json_tokener_parse_ex(tok, text, (int) size);
-        e = json_tokener_get_error(tok);
-        if (!o || e != json_tokener_success) {
-                snprintf(error, error_size, "%s", e == json_tokener_continue ? "truncated JSON" : json_tokener_error_desc(e));
-                json_object_put(o);
-                json_tokener_free(tok);
-                return -EBADMSG;
-        }
-        /* Trailing garbage after the object means a torn or mixed write. */
-        for (size_t i = json_tokener_get_parse_end(tok); i < size; i++)
-                if (!strchr(" \t\r\n", text[i])) {
-                        snprintf(error, error_size, "trailing data after the JSON object");
-                        json_object_put(o);
-                        json_tokener_free(tok);
-                        return -EBADMSG;
-                }
-        json_tokener_free(tok);
-        *ret = o;
         return 0;
 }
 
@@ -412,11 +393,12 @@ int store_load_host(Store *s, HostState *ret) {
         else
                 snprintf(error, sizeof(error), "%s", strerror(-r));
         if (r >= 0) {
+                /* json_object_get_int() converts: "1", 1.5 and true pass as version 1, as they always have. */
                 if (json_object_object_get_ex(o, "version", &v) && json_object_get_int(v) == HOST_STATE_VERSION &&
-                    json_object_object_get_ex(o, "draining", &v) && json_object_is_type(v, json_type_boolean)) {
-                        ret->draining = json_object_get_boolean(v);
-                        if (json_object_object_get_ex(o, "drain_reason", &v) && json_object_is_type(v, json_type_string))
-                                ret->drain_reason = strndup(json_object_get_string(v), 1024);
+                    json_get_bool(o, "draining", &ret->draining) >= 0) {
+                        const char *reason = json_get_string(o, "drain_reason");
+                        if (reason)
+                                ret->drain_reason = strndup(reason, 1024);
                         json_object_put(o);
                         return 0;
                 }
