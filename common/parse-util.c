@@ -61,11 +61,28 @@ static int mul_overflow(uint64_t a, uint64_t b, uint64_t *ret) {
         return 0;
 }
 
+typedef struct Unit {
+        const char *suffix;
+        uint64_t factor;
+} Unit;
+
+/* A number with one of table's unit suffixes, scaled by its factor. */
+static int parse_scaled(const char *s, const Unit *table, size_t n, uint64_t *ret) {
+        char unit[8];
+        uint64_t v;
+        int r;
+
+        r = split_unit(s, &v, unit, sizeof(unit));
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < n; i++)
+                if (strcmp(unit, table[i].suffix) == 0)
+                        return mul_overflow(v, table[i].factor, ret);
+        return -EINVAL;
+}
+
 int parse_size(const char *s, uint64_t *ret) {
-        static const struct {
-                const char *suffix;
-                uint64_t factor;
-        } table[] = {
+        static const Unit table[] = {
                 { "", 1 },
                 { "B", 1 },
                 { "K", 1ULL << 10 }, { "KiB", 1ULL << 10 }, { "KB", 1ULL << 10 },
@@ -73,39 +90,16 @@ int parse_size(const char *s, uint64_t *ret) {
                 { "G", 1ULL << 30 }, { "GiB", 1ULL << 30 }, { "GB", 1ULL << 30 },
                 { "T", 1ULL << 40 }, { "TiB", 1ULL << 40 }, { "TB", 1ULL << 40 },
         };
-        char unit[8];
-        uint64_t v;
-        int r;
-
-        r = split_unit(s, &v, unit, sizeof(unit));
-        if (r < 0)
-                return r;
-        for (size_t i = 0; i < sizeof(table) / sizeof(table[0]); i++)
-                if (strcmp(unit, table[i].suffix) == 0)
-                        return mul_overflow(v, table[i].factor, ret);
-        return -EINVAL;
+        return parse_scaled(s, table, sizeof(table) / sizeof(table[0]), ret);
 }
 
 int parse_duration_sec(const char *s, uint64_t *ret) {
-        static const struct {
-                const char *suffix;
-                uint64_t factor;
-        } table[] = {
+        static const Unit table[] = {
                 { "", 1 }, { "s", 1 }, { "sec", 1 },
                 { "m", 60 }, { "min", 60 },
                 { "h", 3600 }, { "d", 86400 },
         };
-        char unit[8];
-        uint64_t v;
-        int r;
-
-        r = split_unit(s, &v, unit, sizeof(unit));
-        if (r < 0)
-                return r;
-        for (size_t i = 0; i < sizeof(table) / sizeof(table[0]); i++)
-                if (strcmp(unit, table[i].suffix) == 0)
-                        return mul_overflow(v, table[i].factor, ret);
-        return -EINVAL;
+        return parse_scaled(s, table, sizeof(table) / sizeof(table[0]), ret);
 }
 
 int parse_millicpus(const char *s, uint32_t *ret) {

@@ -74,15 +74,8 @@ typedef struct PodmanJob {
  * podman_config_env()'s list.  Returns 0 or a negative errno: -ELOOP/
  * -ENOTDIR when a component is a symlink or not a directory, -EINVAL on bad
  * arguments. */
-int podman_config_write(
-                int home_fd,
-                int run_fd,
-                const PodmanJob *job,
-                uid_t uid,
-                gid_t gid,
-                JobNetwork network,
-                const char *runtime,
-                char ***ret_env);
+int podman_config_write(int home_fd, int run_fd, const PodmanJob *job, uid_t uid, gid_t gid, JobNetwork network,
+                        const char *runtime, char ***ret_env);
 
 /* The environment every process of the job gets, a NULL-terminated list of
  * "K=V" (free with strv_free()):
