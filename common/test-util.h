@@ -6,6 +6,7 @@
  * gives the exit status. */
 
 #include <dirent.h>
+#include <fcntl.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +22,13 @@ static unsigned test_passed, test_failed;
                         test_failed++;                                                        \
                         fprintf(stderr, "FAIL %s:%d: %s\n", __FILE__, __LINE__, #cond);       \
                 }                                                                             \
+        } while (0)
+
+/* For setup steps: a failure counts, success does not. */
+#define SETUP(cond, ...)                                                                      \
+        do {                                                                                  \
+                if (!(cond))                                                                  \
+                        CHECK_MSG(false && (cond), __VA_ARGS__);                              \
         } while (0)
 
 #define CHECK_MSG(cond, ...)                                                                  \
@@ -63,6 +71,22 @@ static inline unsigned test_count_fds(void) {
  * caller must be single-threaded), and qemu 7.2 refuses seccomp(2) and
  * PR_SET_CHILD_SUBREAPER for its guest.  Tests skip those parts there and
  * say so; the aarch64 VM tier runs them on a real arm64 kernel. */
+/* A fresh directory from tmpl (…XXXXXX, rewritten), its name copied to
+ * base, opened: the fd, or -1 with the reason on stderr. */
+static inline int test_mkdtemp(char *tmpl, char *base, size_t size) {
+        int fd;
+
+        if (!mkdtemp(tmpl)) {
+                fprintf(stderr, "mkdtemp: %m\n");
+                return -1;
+        }
+        snprintf(base, size, "%s", tmpl);
+        fd = open(base, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (fd < 0)
+                fprintf(stderr, "open %s: %m\n", base);
+        return fd;
+}
+
 static inline bool test_under_qemu_user(void) {
         const char *e = getenv("HOSTD_TEST_QEMU_USER");
 

@@ -396,12 +396,7 @@ int main(void) {
         char tmpl[] = "/tmp/test-capacity.XXXXXX";
 
         log_setup("test-capacity", LOG_TARGET_STDERR);
-        if (!mkdtemp(tmpl)) {
-                fprintf(stderr, "mkdtemp: %m\n");
-                return 1;
-        }
-        snprintf(base, sizeof(base), "%s", tmpl);
-        base_fd = open(base, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        base_fd = test_mkdtemp(tmpl, base, sizeof(base));
         if (base_fd < 0)
                 return 1;
 

@@ -31,12 +31,6 @@
 #define MiB (UINT64_C(1) << 20)
 #define GiB (UINT64_C(1) << 30)
 
-/* For setup steps: a failure counts, success does not. */
-#define SETUP(cond, ...)                                                        \
-        do {                                                                    \
-                if (!(cond))                                                    \
-                        CHECK_MSG(false && (cond), __VA_ARGS__);                \
-        } while (0)
 
 static char base[64];
 static int base_fd = -1;
@@ -639,17 +633,12 @@ int main(void) {
         setvbuf(stdout, NULL, _IOLBF, 0);
 
         main_pid = getpid();
-        if (!mkdtemp(tmpl)) {
-                fprintf(stderr, "mkdtemp: %m\n");
+        base_fd = test_mkdtemp(tmpl, base, sizeof(base));
+        if (base_fd < 0)
                 return 1;
-        }
-        snprintf(base, sizeof(base), "%s", tmpl);
         atexit(cleanup);
         signal(SIGINT, on_signal);
         signal(SIGTERM, on_signal);
-        base_fd = open(base, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (base_fd < 0)
-                return 1;
         fds_before = test_count_fds();
 
         CHECK(!job_disk_supported() || access("/dev/loop-control", F_OK) >= 0);

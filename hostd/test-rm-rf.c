@@ -20,12 +20,6 @@
 #include "rm-rf.h"
 
 
-/* For setup steps: a failure counts, success does not. */
-#define SETUP(cond, ...)                                                        \
-        do {                                                                    \
-                if (!(cond))                                                    \
-                        CHECK_MSG(false && (cond), __VA_ARGS__);                    \
-        } while (0)
 
 static char base[64];
 static int base_fd = -1;
@@ -345,12 +339,7 @@ int main(void) {
         if (unshare(CLONE_NEWNS) < 0 || mount("none", "/", "none", MS_REC | MS_PRIVATE, NULL) < 0)
                 fprintf(stderr, "test-rm-rf: no private mount namespace (%m), continuing\n");
 
-        if (!mkdtemp(tmpl)) {
-                fprintf(stderr, "mkdtemp: %m\n");
-                return 1;
-        }
-        snprintf(base, sizeof(base), "%s", tmpl);
-        base_fd = open(base, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        base_fd = test_mkdtemp(tmpl, base, sizeof(base));
         if (base_fd < 0)
                 return 1;
         fds_before = test_count_fds();
