@@ -2,7 +2,7 @@
 #pragma once
 
 /* Job cgroups written directly on the cgroup2 file system ("cgroupfs
- * mode"), for hosts where systemd is not PID 1 (see job-unit.h for the
+ * mode"), for hosts where systemd is not PID 1 (see cgroup-systemd.h for the
  * systemd way).  Each job gets <base>/<job>, where base is
  * <cgroup2 mount>[/<parent>]/hostd.jobs: a sibling of hostd's own cgroup
  * rather than a child of it, so that stopping or restarting hostd never
@@ -40,7 +40,7 @@ int cgroup_detect(CgroupSupport *ret);
 
 /* Under systemd, which owns the tree: fills root and what jobs' scopes
  * can get (controllers, cgroup.kill) without creating anything; base
- * stays "" (job cgroups come from job-unit.c). */
+ * stays "" (job cgroups come from cgroup-systemd.c). */
 int cgroup_detect_under_systemd(CgroupSupport *ret);
 
 /* The same with a configured parent cgroup (relative to the mount, e.g.

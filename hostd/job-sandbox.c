@@ -13,7 +13,7 @@
 #include "job-disk.h"
 #include "job-network.h"
 #include "job-seccomp.h"
-#include "job-unit.h"
+#include "cgroup-systemd.h"
 #include "log.h"
 #include "macros.h"
 #include "proc-util.h"

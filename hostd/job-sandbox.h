@@ -3,7 +3,7 @@
 
 /* One job's sandbox as the daemon sees it: the namespaces (sandbox.c), its
  * disk (job-disk.c), its cgroup (cgroup.c, or a systemd scope through
- * job-unit.c), and podman's configuration in its home (podman-config.c).
+ * cgroup-systemd.c), and podman's configuration in its home (podman-config.c).
  * Created at allocate, re-adopted after a restart, torn down at release. */
 
 #include "cgroup.h"

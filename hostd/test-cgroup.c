@@ -20,7 +20,7 @@
 
 #include "cgroup.h"
 #include "fileio.h"
-#include "job-unit.h"
+#include "cgroup-systemd.h"
 #include "log.h"
 #include "macros.h"
 #include "test-util.h"

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-#include "job-unit.h"
+#include "cgroup-systemd.h"
 
 #include <errno.h>
 #include <signal.h>
