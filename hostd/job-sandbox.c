@@ -28,7 +28,7 @@ int enforcement_detect(Enforcement *ret) {
         Enforcement e = {};
         int r;
 
-        e.systemd = job_unit_available();
+        e.systemd = cgroup_systemd_available();
         /* Under systemd, a cgroup of our own making outside our unit would
          * be a trespass systemd may undo at any time. */
         r = e.systemd ? cgroup_detect_under_systemd(&e.cgroup) : cgroup_detect(&e.cgroup);
@@ -64,7 +64,7 @@ int job_sandbox_apply_totals(const Enforcement *e, const JobResources *total) {
         };
 
         if (e->systemd)
-                return job_unit_set_slice_limits(&l);
+                return cgroup_systemd_set_slice_limits(&l);
         return cgroup_set_total_limits(&e->cgroup, &l);
 }
 
@@ -105,7 +105,7 @@ static int start_cgroup(Daemon *d, Job *j) {
 
                 _cleanup_close_ int fd = -1;
 
-                r = job_unit_start(j->id, j->init_pid, &l, &cg);
+                r = cgroup_systemd_start(j->id, j->init_pid, &l, &cg);
                 if (r < 0)
                         return r;
                 snprintf(path, sizeof(path), "/sys/fs/cgroup%s", cg);
@@ -147,8 +147,8 @@ static void find_cgroup(Daemon *d, Job *j) {
 
         if (d->enforcement.systemd) {
                 char unit[128];
-                if (job_unit_name(j->id, unit, sizeof(unit)) >= 0) {
-                        snprintf(path, sizeof(path), "/sys/fs/cgroup/hostd.slice/" JOB_UNIT_SLICE "/%s", unit);
+                if (cgroup_systemd_unit_name(j->id, unit, sizeof(unit)) >= 0) {
+                        snprintf(path, sizeof(path), "/sys/fs/cgroup/hostd.slice/" CGROUP_SYSTEMD_SLICE "/%s", unit);
                         free(j->cgroup_path);
                         j->cgroup_path = strdup(path);
                 }
@@ -410,7 +410,7 @@ int job_sandbox_destroy(const Enforcement *e, const Policy *p, int jobs_fd, cons
          * namespace, and the uid sweep catches anything outside both (the
          * anchor among them). */
         if (e->systemd)
-                k = job_unit_stop(j->id);
+                k = cgroup_systemd_stop(j->id);
         else if (e->cgroup.root[0])
                 k = cgroup_job_kill(&e->cgroup, j->id, KILL_TIMEOUT_USEC);
         else

@@ -278,10 +278,10 @@ static void test_names(void) {
         CHECK(!cgroup_job_name_is_valid("cgroup.procs"));
         CHECK(!cgroup_job_name_is_valid("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"));
 
-        CHECK(job_unit_name("j1", buf, sizeof(buf)) == 0);
+        CHECK(cgroup_systemd_unit_name("j1", buf, sizeof(buf)) == 0);
         CHECK(streq(buf, "hostd-job-j1.scope"));
-        CHECK(job_unit_name("../x", buf, sizeof(buf)) == -EINVAL);
-        CHECK(job_unit_name("j1", buf, 8) == -ENAMETOOLONG);
+        CHECK(cgroup_systemd_unit_name("../x", buf, sizeof(buf)) == -EINVAL);
+        CHECK(cgroup_systemd_unit_name("j1", buf, 8) == -ENAMETOOLONG);
 }
 
 static void test_systemd_absent(void) {
@@ -290,7 +290,7 @@ static void test_systemd_absent(void) {
                 printf("systemd is PID 1 here; skipping the no-systemd check\n");
                 return;
         }
-        CHECK(!job_unit_available());
+        CHECK(!cgroup_systemd_available());
 }
 
 static void test_detect_default(void) {
