@@ -10,6 +10,7 @@
 #include <systemd/sd-daemon.h>
 
 #include "capacity.h"
+#include "cgroup-kill.h"
 #include "control.h"
 #include "fileio.h"
 #include "health.h"

@@ -8,12 +8,13 @@
 #include <sys/utsname.h>
 
 #include "capacity.h"
+#include "cgroup-kill.h"
+#include "cgroup-systemd.h"
 #include "daemon.h"
 #include "fileio.h"
 #include "job-disk.h"
 #include "job-network.h"
 #include "job-seccomp.h"
-#include "cgroup-systemd.h"
 #include "log.h"
 #include "macros.h"
 #include "proc-util.h"

@@ -19,8 +19,9 @@
 #include <unistd.h>
 
 #include "cgroup.h"
-#include "fileio.h"
+#include "cgroup-kill.h"
 #include "cgroup-systemd.h"
+#include "fileio.h"
 #include "log.h"
 #include "macros.h"
 #include "test-util.h"
