@@ -42,6 +42,18 @@ int cgroup_systemd_unit_name(const char *job, char *buf, size_t size) {
         return 0;
 }
 
+int cgroup_systemd_path(const char *job, char *buf, size_t size) {
+        char unit[128];
+        int r;
+
+        r = cgroup_systemd_unit_name(job, unit, sizeof(unit));
+        if (r < 0)
+                return r;
+        if (snprintf(buf, size, CGROUP_SYSTEMD_ROOT "/hostd.slice/" CGROUP_SYSTEMD_SLICE "/%s", unit) >= (int) size)
+                return -ENAMETOOLONG;
+        return 0;
+}
+
 static const char *bus_error_text(const sd_bus_error *e, int r) {
         if (e && e->message)
                 return e->message;

@@ -25,10 +25,18 @@
 #define CGROUP_SYSTEMD_SLICE "hostd-jobs.slice"
 #define CGROUP_SYSTEMD_PREFIX "hostd-job-"
 #define CGROUP_SYSTEMD_TIMEOUT_USEC (10U * USEC_PER_SEC)
+/* Where systemd mounts the cgroup tree; ControlGroup paths are relative to it. */
+#define CGROUP_SYSTEMD_ROOT "/sys/fs/cgroup"
 
 /* "hostd-job-<job>.scope" into buf; -EINVAL for an invalid job name,
  * -ENAMETOOLONG if buf is too small. */
 int cgroup_systemd_unit_name(const char *job, char *buf, size_t size);
+
+/* The cgroupfs directory systemd gives the job's scope,
+ * CGROUP_SYSTEMD_ROOT "/hostd.slice/" CGROUP_SYSTEMD_SLICE "/<unit>", into
+ * buf, without asking systemd: for a scope started before a restart of
+ * hostd.  Errors as for cgroup_systemd_unit_name(). */
+int cgroup_systemd_path(const char *job, char *buf, size_t size);
 
 /* Creates the scope with pid (the job's anchor process) in it and the
  * limits of l (0 = leave systemd's default: unlimited, except TasksMax,

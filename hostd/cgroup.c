@@ -602,10 +602,40 @@ int cgroup_job_delegate(const CgroupSupport *s, const char *job, uid_t uid, gid_
         return cgroup_delegate_at(fd, path, uid, gid);
 }
 
+/* Opens the cgroup directory at path; -ENOENT (not logged) if it does not exist. */
+static int open_path(const char *path) {
+        int fd, r;
+
+        if (isempty(path) || path[0] != '/')
+                return log_error_errno(-EINVAL, "Not an absolute cgroup path: \"%s\"", strempty(path));
+        fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+        if (fd < 0) {
+                r = negative_errno();
+                if (r == -ENOENT)
+                        return r;
+                return log_error_errno(r, "Failed to open %s: %m", path);
+        }
+        return fd;
+}
+
+static int attach_at(int fd, const char *path, pid_t pid) {
+        char value[32];
+        int r;
+
+        /* "0" is the writer itself, also from inside a pid namespace. */
+        snprintf(value, sizeof(value), "%d", (int) pid);
+        r = cgroup_write_at(fd, "cgroup.procs", value);
+        if (r < 0) {
+                if (pid == 0)
+                        return log_error_errno(r, "Failed to move this process into %s: %m", path);
+                return log_error_errno(r, "Failed to move process %d into %s: %m", (int) pid, path);
+        }
+        return 0;
+}
+
 int cgroup_job_attach(const CgroupSupport *s, const char *job, pid_t pid) {
         _cleanup_close_ int fd = -1;
-        char path[PATH_MAX], value[32];
-        int r;
+        char path[PATH_MAX];
 
         if (pid <= 0)
                 return -EINVAL;
@@ -613,12 +643,19 @@ int cgroup_job_attach(const CgroupSupport *s, const char *job, pid_t pid) {
         fd = cgroup_job_open(s, job, path, sizeof(path));
         if (fd < 0)
                 return fd == -ENOENT ? log_error_errno(fd, "Failed to open %s: %m", path) : fd;
+        return attach_at(fd, path, pid);
+}
 
-        snprintf(value, sizeof(value), "%d", (int) pid);
-        r = cgroup_write_at(fd, "cgroup.procs", value);
-        if (r < 0)
-                return log_error_errno(r, "Failed to move process %d into %s: %m", (int) pid, path);
-        return 0;
+int cgroup_attach_path(const char *path, pid_t pid) {
+        _cleanup_close_ int fd = -1;
+
+        if (pid < 0)
+                return -EINVAL;
+
+        fd = open_path(path);
+        if (fd < 0)
+                return fd == -ENOENT ? log_error_errno(fd, "Failed to open %s: %m", path) : fd;
+        return attach_at(fd, path, pid);
 }
 
 int cgroup_job_exists(const CgroupSupport *s, const char *job) {
@@ -713,16 +750,10 @@ static int read_u64_at(int dirfd, const char *file, uint64_t *ret) {
         return parse_u64_field(text, ret);
 }
 
-int cgroup_job_usage(const CgroupSupport *s, const char *job, CgroupUsage *ret) {
-        _cleanup_close_ int fd = -1;
+static void usage_at(int fd, const char *path, CgroupUsage *ret) {
         _cleanup_free_ char *stat = NULL;
-        char path[PATH_MAX];
         CgroupUsage u = {};
         int r;
-
-        fd = cgroup_job_open(s, job, path, sizeof(path));
-        if (fd < 0)
-                return fd;
 
         r = cg_read_at(fd, "cpu.stat", CG_STAT_FILE_MAX, &stat);
         if (r >= 0) {
@@ -745,6 +776,26 @@ int cgroup_job_usage(const CgroupSupport *s, const char *job, CgroupUsage *ret) 
                 log_warning_errno(r, "Failed to read %s/pids.current: %m", path);
 
         *ret = u;
+}
+
+int cgroup_job_usage(const CgroupSupport *s, const char *job, CgroupUsage *ret) {
+        _cleanup_close_ int fd = -1;
+        char path[PATH_MAX];
+
+        fd = cgroup_job_open(s, job, path, sizeof(path));
+        if (fd < 0)
+                return fd;
+        usage_at(fd, path, ret);
+        return 0;
+}
+
+int cgroup_usage_path(const char *path, CgroupUsage *ret) {
+        _cleanup_close_ int fd = -1;
+
+        fd = open_path(path);
+        if (fd < 0)
+                return fd;
+        usage_at(fd, path, ret);
         return 0;
 }
 

@@ -95,6 +95,11 @@ int cgroup_set_total_limits(const CgroupSupport *s, const CgroupLimits *l);
 /* Moves pid (with all its threads) into the job's cgroup. */
 int cgroup_job_attach(const CgroupSupport *s, const char *job, pid_t pid);
 
+/* The same for the cgroup directory at an absolute cgroupfs path (a job's
+ * systemd scope, or the path a session was handed); pid 0 is the calling
+ * process. */
+int cgroup_attach_path(const char *path, pid_t pid);
+
 /* "<base>/<job>" into buf; -ENAMETOOLONG if it does not fit. */
 int cgroup_job_path(const CgroupSupport *s, const char *job, char *buf, size_t size);
 
@@ -120,6 +125,9 @@ typedef struct CgroupUsage {
 /* Whatever of the above the kernel offers for the job's cgroup; -ENOENT
  * if the cgroup does not exist. */
 int cgroup_job_usage(const CgroupSupport *s, const char *job, CgroupUsage *ret);
+
+/* The same for the cgroup directory at an absolute cgroupfs path. */
+int cgroup_usage_path(const char *path, CgroupUsage *ret);
 
 /* Building blocks for cgroup-kill.c. */
 

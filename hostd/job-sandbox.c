@@ -81,20 +81,6 @@ static CgroupLimits limits_of(const Job *j) {
         };
 }
 
-/* Moves a process into a cgroup given by its absolute cgroupfs path. */
-static int cgroup_path_attach(const char *path, pid_t pid) {
-        char file[600], buf[32];
-        _cleanup_close_ int fd = -1;
-        int n;
-
-        snprintf(file, sizeof(file), "%s/cgroup.procs", path);
-        fd = open(file, O_WRONLY | O_CLOEXEC);
-        if (fd < 0)
-                return negative_errno();
-        n = snprintf(buf, sizeof(buf), "%d\n", (int) pid);
-        return write(fd, buf, (size_t) n) == n ? 0 : negative_errno();
-}
-
 static int start_cgroup(Daemon *d, Job *j) {
         const Enforcement *e = &d->enforcement;
         CgroupLimits l = limits_of(j);
@@ -109,7 +95,7 @@ static int start_cgroup(Daemon *d, Job *j) {
                 r = cgroup_systemd_start(j->id, j->init_pid, &l, &cg);
                 if (r < 0)
                         return r;
-                snprintf(path, sizeof(path), "/sys/fs/cgroup%s", cg);
+                snprintf(path, sizeof(path), CGROUP_SYSTEMD_ROOT "%s", cg);
                 /* Delegate=yes keeps systemd out of the subtree; the job's
                  * root (its range's first uid) must also own it, as with
                  * cgroupfs, for podman inside to make cgroups. */
@@ -124,17 +110,16 @@ static int start_cgroup(Daemon *d, Job *j) {
                 if (r >= 0)
                         r = cgroup_job_delegate(&e->cgroup, j->id, j->uid_base, j->uid_base);
                 if (r >= 0)
+                        r = cgroup_job_attach(&e->cgroup, j->id, j->init_pid);
+                if (r >= 0)
                         r = cgroup_job_path(&e->cgroup, j->id, path, sizeof(path));
-                if (r < 0)
-                        return r;
-                r = cgroup_path_attach(path, j->init_pid);
                 if (r < 0)
                         return r;
         } else
                 return 0;
 
         /* The anchor was forked before the init joined: move it too. */
-        r = cgroup_path_attach(path, j->anchor_pid);
+        r = cgroup_attach_path(path, j->anchor_pid);
         if (r < 0)
                 return r;
         free(j->cgroup_path);
@@ -144,20 +129,20 @@ static int start_cgroup(Daemon *d, Job *j) {
 
 /* The cgroup path of a job that was adopted after a restart. */
 static void find_cgroup(Daemon *d, Job *j) {
+        const Enforcement *e = &d->enforcement;
         char path[512];
+        int r;
 
-        if (d->enforcement.systemd) {
-                char unit[128];
-                if (cgroup_systemd_unit_name(j->id, unit, sizeof(unit)) >= 0) {
-                        snprintf(path, sizeof(path), "/sys/fs/cgroup/hostd.slice/" CGROUP_SYSTEMD_SLICE "/%s", unit);
-                        free(j->cgroup_path);
-                        j->cgroup_path = strdup(path);
-                }
-        } else if (d->enforcement.cgroup.root[0] &&
-                   cgroup_job_path(&d->enforcement.cgroup, j->id, path, sizeof(path)) >= 0) {
-                free(j->cgroup_path);
-                j->cgroup_path = strdup(path);
-        }
+        if (e->systemd)
+                r = cgroup_systemd_path(j->id, path, sizeof(path));
+        else if (e->cgroup.root[0])
+                r = cgroup_job_path(&e->cgroup, j->id, path, sizeof(path));
+        else
+                return;
+        if (r < 0)
+                return;
+        free(j->cgroup_path);
+        j->cgroup_path = strdup(path);
 }
 
 static int on_init_exit(sd_event_source *s, const siginfo_t *si, void *userdata) {
@@ -447,33 +432,18 @@ int job_sandbox_destroy(const Enforcement *e, const Policy *p, int jobs_fd, cons
         return r;
 }
 
-static int read_u64_file(const char *dir, const char *name, const char *key, uint64_t *ret) {
-        _cleanup_free_ char *text = NULL;
-        char path[600];
-        const char *p;
-        int r;
-
-        snprintf(path, sizeof(path), "%s/%s", dir, name);
-        r = read_file_at(AT_FDCWD, path, 64 * 1024, false, &text, NULL);
-        if (r < 0)
-                return r;
-        p = text;
-        if (key) {
-                p = strstr(text, key);
-                if (!p)
-                        return -ENOENT;
-                p += strlen(key);
-        }
-        *ret = strtoull(p, NULL, 10);
-        return 0;
-}
-
 void job_sandbox_usage(const Enforcement *e, const Job *j, JobUsage *ret) {
         JobUsage u = {};
 
         if (j->cgroup_path) {
-                u.has_cpu = read_u64_file(j->cgroup_path, "cpu.stat", "usage_usec ", &u.cpu_usec) >= 0;
-                u.has_memory = read_u64_file(j->cgroup_path, "memory.current", NULL, &u.memory) >= 0;
+                CgroupUsage cu;
+
+                if (cgroup_usage_path(j->cgroup_path, &cu) >= 0) {
+                        u.has_cpu = cu.has_cpu;
+                        u.cpu_usec = cu.cpu_usec;
+                        u.has_memory = cu.has_memory;
+                        u.memory = cu.memory;
+                }
         }
         if (j->disk_fd >= 0)
                 u.has_disk = job_disk_usage(j->disk_fd, &u.disk_used, &u.disk_total) >= 0;
