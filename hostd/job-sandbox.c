@@ -10,7 +10,6 @@
 #include "capacity.h"
 #include "cgroup-kill.h"
 #include "cgroup-systemd.h"
-#include "daemon.h"
 #include "fileio.h"
 #include "job-disk.h"
 #include "job-network.h"
@@ -81,8 +80,7 @@ static CgroupLimits limits_of(const Job *j) {
         };
 }
 
-static int start_cgroup(Daemon *d, Job *j) {
-        const Enforcement *e = &d->enforcement;
+static int start_cgroup(const Enforcement *e, Job *j) {
         CgroupLimits l = limits_of(j);
         char path[512];
         int r;
@@ -128,8 +126,7 @@ static int start_cgroup(Daemon *d, Job *j) {
 }
 
 /* The cgroup path of a job that was adopted after a restart. */
-static void find_cgroup(Daemon *d, Job *j) {
-        const Enforcement *e = &d->enforcement;
+static void find_cgroup(const Enforcement *e, Job *j) {
         char path[512];
         int r;
 
@@ -164,13 +161,13 @@ static int on_anchor_exit(sd_event_source *s, const siginfo_t *si, void *userdat
  * exited (we are a subreaper): reap them when they die.  After a restart
  * of hostd, an adopted job's are someone else's children and are not
  * watched. */
-static void watch_sandbox(Daemon *d, Job *j) {
+static void watch_sandbox(sd_event *event, Job *j) {
         sd_event_source *s = NULL;
 
-        if (sd_event_add_child(d->event, &s, j->init_pid, WEXITED, on_init_exit, j) >= 0)
+        if (sd_event_add_child(event, &s, j->init_pid, WEXITED, on_init_exit, j) >= 0)
                 j->init_source = s;
         s = NULL;
-        if (sd_event_add_child(d->event, &s, j->anchor_pid, WEXITED, on_anchor_exit, j) >= 0)
+        if (sd_event_add_child(event, &s, j->anchor_pid, WEXITED, on_anchor_exit, j) >= 0)
                 j->anchor_source = s;
 }
 
@@ -199,8 +196,8 @@ static int adopt_disk_fd(const Sandbox *sb, int job_fd, const Job *j) {
         return TAKE_FD(fd);
 }
 
-int job_sandbox_start(Daemon *d, Job *j) {
-        const Enforcement *e = &d->enforcement;
+int job_sandbox_start(const JobSandboxContext *c, Job *j) {
+        const Enforcement *e = c->enforcement;
         _cleanup_close_ int job_fd = -1, home_fd = -1, run_fd = -1;
         char job_dir[2048], home[2100];
         Sandbox sb;
@@ -217,9 +214,9 @@ int job_sandbox_start(Daemon *d, Job *j) {
         if (!e->sandbox)
                 return log_job_full_errno(LOG_ERR, EOPNOTSUPP, j->id, j->owner,
                                           "This host has no user namespaces: refusing to run the job unconfined");
-        snprintf(job_dir, sizeof(job_dir), "%s/jobs/%s", d->store->path, j->id);
+        snprintf(job_dir, sizeof(job_dir), "%s/jobs/%s", c->state_dir, j->id);
         snprintf(home, sizeof(home), "%s/home", job_dir);
-        job_fd = openat(d->store->jobs_fd, j->id, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        job_fd = openat(c->jobs_fd, j->id, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         if (job_fd < 0)
                 return log_job_full_errno(LOG_ERR, errno, j->id, j->owner, "Cannot open the job's directory: %m");
 
@@ -230,13 +227,13 @@ int job_sandbox_start(Daemon *d, Job *j) {
                 SandboxSpec spec = {
                         .job = j->id,
                         .uid_base = j->uid_base,
-                        .state_dir = d->store->path,
+                        .state_dir = c->state_dir,
                         .job_dir_fd = job_fd,
                         .job_dir = job_dir,
                         .home = home,
                         .disk = e->disk_quota,
-                        .network = d->policy->network,
-                        .private_binfmt = e->private_binfmt && !d->policy->allow_emulated,
+                        .network = c->network,
+                        .private_binfmt = e->private_binfmt && !c->allow_emulated,
                 };
 
                 if (j->anchor_pid > 0)
@@ -263,8 +260,8 @@ int job_sandbox_start(Daemon *d, Job *j) {
         if (adopted) {
                 if (e->disk_quota && j->disk_fd < 0)
                         j->disk_fd = adopt_disk_fd(&sb, job_fd, j);
-                find_cgroup(d, j);
-                r = job_network_start(d->event, j, job_fd, job_dir, j->cgroup_path, true);
+                find_cgroup(e, j);
+                r = job_network_start(c->event, j, job_fd, job_dir, j->cgroup_path, true);
                 if (r < 0)
                         return r;
                 /* The job has owned its home since allocate: nothing is
@@ -275,12 +272,12 @@ int job_sandbox_start(Daemon *d, Job *j) {
                 return 0;
         }
 
-        watch_sandbox(d, j);
-        r = start_cgroup(d, j);
+        watch_sandbox(c->event, j);
+        r = start_cgroup(e, j);
         if (r < 0)
                 return log_job_full_errno(LOG_ERR, r, j->id, j->owner, "Cannot put the job in its cgroup: %m");
-        if (d->policy->network == JOB_NETWORK_PRIVATE) {
-                r = job_network_start(d->event, j, job_fd, job_dir, j->cgroup_path, false);
+        if (c->network == JOB_NETWORK_PRIVATE) {
+                r = job_network_start(c->event, j, job_fd, job_dir, j->cgroup_path, false);
                 if (r < 0)
                         return r;
         }
@@ -293,7 +290,7 @@ int job_sandbox_start(Daemon *d, Job *j) {
         run_fd = openat(j->disk_fd >= 0 ? j->disk_fd : job_fd, "run", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         if (run_fd < 0)
                 return log_job_full_errno(LOG_ERR, errno, j->id, j->owner, "Cannot open the job's /run: %m");
-        r = podman_config_write(home_fd, run_fd, &pj, j->uid_base, j->uid_base, d->policy->network, e->runtime, &j->env);
+        r = podman_config_write(home_fd, run_fd, &pj, j->uid_base, j->uid_base, c->network, e->runtime, &j->env);
         if (r < 0)
                 return log_job_full_errno(LOG_ERR, r, j->id, j->owner, "Cannot write podman's configuration: %m");
         return 0;
