@@ -14,8 +14,8 @@
  * CGROUP_SYSTEMD_TIMEOUT_USEC per bus call and wait.  hostd calls these at
  * allocate and release.
  *
- * Once started, the scope's cgroup (see cgroup_systemd_start()) can be read and
- * killed through cgroupfs like any other. */
+ * Once started, the scope's cgroup (see cgroup_systemd_start()) can be
+ * read and killed through cgroupfs like any other. */
 
 #include <stdbool.h>
 #include <sys/types.h>
