@@ -7,8 +7,6 @@
 #include <inttypes.h>
 #include <limits.h>
 #include <linux/magic.h>
-#include <poll.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,18 +28,6 @@
 #define CG_STAT_FILE_MAX (64U * 1024U)
 #define MOUNTINFO_LINE_MAX (64U * 1024U)
 
-/* Recursion bound for walking a job's subtree: the kernel stops the job
- * at CGROUP_JOB_MAX_DEPTH, this only guards against a cgroup made before
- * that limit was set. */
-#define CG_WALK_MAX_DEPTH 64U
-
-/* How long one fallback kill round waits for the freeze to settle, and
- * the longest it waits for the subtree to empty before looking again for
- * processes that slipped through (first round 10ms, doubling). */
-#define CG_FREEZE_WAIT_USEC (1U * USEC_PER_SEC)
-#define CG_ROUND_WAIT_MIN_USEC (10U * USEC_PER_MSEC)
-#define CG_ROUND_WAIT_MAX_USEC (1U * USEC_PER_SEC)
-
 #define CG_LIST_MAX 65536U
 
 static const char *const controller_names[] = { "cpu", "memory", "pids", "io" };
@@ -61,9 +47,9 @@ bool cgroup_job_name_is_valid(const char *job) {
         return true;
 }
 
-/* Writes value with one write() to an existing control file: cgroup files
- * take a whole value per write and cannot be replaced by rename. */
-static int cg_write_at(int dirfd, const char *file, const char *value) {
+/* One write(): cgroup files take a whole value per write and cannot be
+ * replaced by rename. */
+int cgroup_write_at(int dirfd, const char *file, const char *value) {
         _cleanup_close_ int fd = -1;
         size_t n = strlen(value);
         ssize_t k;
@@ -98,8 +84,7 @@ static int parse_u64_field(const char *s, uint64_t *ret) {
         return 0;
 }
 
-/* Finds "key value" among the lines of text (cgroup.events, cpu.stat). */
-static const char *find_key(const char *text, const char *key) {
+const char *cgroup_find_key(const char *text, const char *key) {
         size_t n = strlen(key);
 
         for (const char *p = text; p && *p; ) {
@@ -244,7 +229,7 @@ static void enable_controllers(int dirfd, const char *path) {
                         continue;
 
                 snprintf(value, sizeof(value), "+%s", controller_names[i]);
-                r = cg_write_at(dirfd, "cgroup.subtree_control", value);
+                r = cgroup_write_at(dirfd, "cgroup.subtree_control", value);
                 if (r < 0)
                         log_full_errno((r == -EBUSY || r == -ENOENT || r == -EINVAL) ? LOG_DEBUG : LOG_WARNING, r,
                                        "Failed to enable controller %s in %s/cgroup.subtree_control, "
@@ -488,8 +473,7 @@ static int open_base(const CgroupSupport *s) {
         return fd;
 }
 
-/* Opens <base>/<job>; -ENOENT (not logged) if it does not exist. */
-static int open_job(const CgroupSupport *s, const char *job, char *path, size_t size) {
+int cgroup_job_open(const CgroupSupport *s, const char *job, char *path, size_t size) {
         _cleanup_close_ int base_fd = -1;
         int fd, r;
 
@@ -547,7 +531,7 @@ static int write_limits(const CgroupSupport *s, int fd, const char *path, const 
         for (size_t i = 0; i < ELEMENTSOF(settings); i++) {
                 if (!settings[i].enabled)
                         continue;
-                r = cg_write_at(fd, settings[i].file, settings[i].value);
+                r = cgroup_write_at(fd, settings[i].file, settings[i].value);
                 if (r == -ENOENT) {
                         /* Controller enabled but this knob absent (e.g. swap
                          * accounting off): the caller sees that in
@@ -612,29 +596,66 @@ int cgroup_job_delegate(const CgroupSupport *s, const char *job, uid_t uid, gid_
         _cleanup_close_ int fd = -1;
         char path[PATH_MAX];
 
-        fd = open_job(s, job, path, sizeof(path));
+        fd = cgroup_job_open(s, job, path, sizeof(path));
         if (fd < 0)
                 return fd == -ENOENT ? log_error_errno(fd, "Failed to open %s: %m", path) : fd;
         return cgroup_delegate_at(fd, path, uid, gid);
 }
 
+/* Opens the cgroup directory at path; -ENOENT (not logged) if it does not exist. */
+static int open_path(const char *path) {
+        int fd, r;
+
+        if (isempty(path) || path[0] != '/')
+                return log_error_errno(-EINVAL, "Not an absolute cgroup path: \"%s\"", strempty(path));
+        fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+        if (fd < 0) {
+                r = negative_errno();
+                if (r == -ENOENT)
+                        return r;
+                return log_error_errno(r, "Failed to open %s: %m", path);
+        }
+        return fd;
+}
+
+static int attach_at(int fd, const char *path, pid_t pid) {
+        char value[32];
+        int r;
+
+        /* "0" is the writer itself, also from inside a pid namespace. */
+        snprintf(value, sizeof(value), "%d", (int) pid);
+        r = cgroup_write_at(fd, "cgroup.procs", value);
+        if (r < 0) {
+                if (pid == 0)
+                        return log_error_errno(r, "Failed to move this process into %s: %m", path);
+                return log_error_errno(r, "Failed to move process %d into %s: %m", (int) pid, path);
+        }
+        return 0;
+}
+
 int cgroup_job_attach(const CgroupSupport *s, const char *job, pid_t pid) {
         _cleanup_close_ int fd = -1;
-        char path[PATH_MAX], value[32];
-        int r;
+        char path[PATH_MAX];
 
         if (pid <= 0)
                 return -EINVAL;
 
-        fd = open_job(s, job, path, sizeof(path));
+        fd = cgroup_job_open(s, job, path, sizeof(path));
         if (fd < 0)
                 return fd == -ENOENT ? log_error_errno(fd, "Failed to open %s: %m", path) : fd;
+        return attach_at(fd, path, pid);
+}
 
-        snprintf(value, sizeof(value), "%d", (int) pid);
-        r = cg_write_at(fd, "cgroup.procs", value);
-        if (r < 0)
-                return log_error_errno(r, "Failed to move process %d into %s: %m", (int) pid, path);
-        return 0;
+int cgroup_attach_path(const char *path, pid_t pid) {
+        _cleanup_close_ int fd = -1;
+
+        if (pid < 0)
+                return -EINVAL;
+
+        fd = open_path(path);
+        if (fd < 0)
+                return fd == -ENOENT ? log_error_errno(fd, "Failed to open %s: %m", path) : fd;
+        return attach_at(fd, path, pid);
 }
 
 int cgroup_job_exists(const CgroupSupport *s, const char *job) {
@@ -729,20 +750,14 @@ static int read_u64_at(int dirfd, const char *file, uint64_t *ret) {
         return parse_u64_field(text, ret);
 }
 
-int cgroup_job_usage(const CgroupSupport *s, const char *job, CgroupUsage *ret) {
-        _cleanup_close_ int fd = -1;
+static void usage_at(int fd, const char *path, CgroupUsage *ret) {
         _cleanup_free_ char *stat = NULL;
-        char path[PATH_MAX];
         CgroupUsage u = {};
         int r;
 
-        fd = open_job(s, job, path, sizeof(path));
-        if (fd < 0)
-                return fd;
-
         r = cg_read_at(fd, "cpu.stat", CG_STAT_FILE_MAX, &stat);
         if (r >= 0) {
-                const char *v = find_key(stat, "usage_usec");
+                const char *v = cgroup_find_key(stat, "usage_usec");
 
                 u.has_cpu = v && parse_u64_field(v, &u.cpu_usec) >= 0;
         } else if (r != -ENOENT)
@@ -761,276 +776,27 @@ int cgroup_job_usage(const CgroupSupport *s, const char *job, CgroupUsage *ret) 
                 log_warning_errno(r, "Failed to read %s/pids.current: %m", path);
 
         *ret = u;
-        return 0;
 }
 
-/* Reads cgroup.events through an fd kept open for poll(): a cgroup that
- * went away (ENODEV) holds no processes. */
-static int events_read(int fd, bool *ret_populated, bool *ret_frozen) {
-        char buf[256];
-        const char *v;
-        ssize_t k;
-
-        if (lseek(fd, 0, SEEK_SET) < 0)
-                return negative_errno();
-        do
-                k = read(fd, buf, sizeof(buf) - 1);
-        while (k < 0 && errno == EINTR);
-        if (k < 0) {
-                if (errno == ENODEV || errno == ENOENT) {
-                        *ret_populated = false;
-                        if (ret_frozen)
-                                *ret_frozen = false;
-                        return 0;
-                }
-                return negative_errno();
-        }
-        buf[k] = 0;
-
-        v = find_key(buf, "populated");
-        if (!v)
-                return -EBADMSG;
-        *ret_populated = *v == '1';
-        if (ret_frozen) {
-                v = find_key(buf, "frozen");
-                *ret_frozen = v && *v == '1';
-        }
-        return 0;
-}
-
-/* Blocks until cgroup.events changes (kernfs signals POLLPRI|POLLERR on
- * every change after our last read) or until deadline: 1 on a change, 0
- * on timeout. */
-static int events_wait(int fd, usec_t deadline) {
-        struct pollfd p = { .fd = fd, .events = POLLPRI };
-        int timeout_ms = -1;
-
-        if (deadline != USEC_INFINITY) {
-                usec_t n = now(CLOCK_MONOTONIC);
-
-                if (n >= deadline)
-                        return 0;
-                timeout_ms = (int) MIN((deadline - n + USEC_PER_MSEC - 1) / USEC_PER_MSEC, (usec_t) INT_MAX);
-        }
-        if (poll(&p, 1, timeout_ms) < 0) {
-                if (errno == EINTR)
-                        return 1;   /* look again */
-                return negative_errno();
-        }
-        return p.revents != 0;
-}
-
-/* 0 once "populated 0", -ETIMEDOUT at deadline. */
-static int wait_unpopulated(int events_fd, usec_t deadline) {
-        for (;;) {
-                bool populated;
-                int r;
-
-                r = events_read(events_fd, &populated, NULL);
-                if (r < 0)
-                        return r;
-                if (!populated)
-                        return 0;
-                r = events_wait(events_fd, deadline);
-                if (r < 0)
-                        return r;
-                if (r == 0)
-                        return -ETIMEDOUT;
-        }
-}
-
-static int wait_frozen(int events_fd, usec_t deadline) {
-        for (;;) {
-                bool populated, frozen;
-                int r;
-
-                r = events_read(events_fd, &populated, &frozen);
-                if (r < 0)
-                        return r;
-                if (frozen || !populated)
-                        return 0;
-                r = events_wait(events_fd, deadline);
-                if (r < 0)
-                        return r;
-                if (r == 0)
-                        return -ETIMEDOUT;
-        }
-}
-
-static usec_t deadline_min(usec_t a, usec_t b) {
-        return MIN(a, b);
-}
-
-static usec_t deadline_after(usec_t timeout) {
-        usec_t n = now(CLOCK_MONOTONIC);
-
-        if (timeout == USEC_INFINITY || timeout > USEC_INFINITY - n)
-                return USEC_INFINITY;
-        return n + timeout;
-}
-
-/* SIGKILLs every process listed in cgroup.procs of dirfd's cgroup and of
- * every cgroup below it.  Returns the number of signals sent. */
-static int kill_subtree(int dirfd, const char *path, unsigned depth) {
-        _cleanup_closedir_ DIR *d = NULL;
-        _cleanup_fclose_ FILE *f = NULL;
-        pid_t self = getpid();
-        struct dirent *de;
-        int fd, r, n = 0, first_error = 0;
-        long long v;
-
-        if (depth > CG_WALK_MAX_DEPTH)
-                return log_error_errno(-ELOOP, "Cgroup tree below %s deeper than %u levels.", path, CG_WALK_MAX_DEPTH);
-
-        fd = openat(dirfd, "cgroup.procs", O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-        if (fd < 0) {
-                r = negative_errno();
-                if (r == -ENOENT || r == -ENODEV)
-                        return 0;   /* removed under us */
-                return log_error_errno(r, "Failed to open %s/cgroup.procs: %m", path);
-        }
-        f = fdopen(fd, "re");
-        if (!f) {
-                r = negative_errno();
-                close(fd);
-                return log_error_errno(r, "Failed to open %s/cgroup.procs: %m", path);
-        }
-        while (fscanf(f, "%lld", &v) == 1) {
-                /* Never 0 or negative: kill() would hit a process group or everything. */
-                if (v <= 0 || v > INT_MAX || (pid_t) v == self)
-                        continue;
-                if (kill((pid_t) v, SIGKILL) >= 0)
-                        n++;
-                else if (errno != ESRCH)
-                        log_warning_errno(negative_errno(), "Failed to kill process %lld of %s: %m", v, path);
-        }
-
-        r = opendir_at(dirfd, &d);
-        if (r < 0) {
-                if (r == -ENOENT || r == -ENODEV)
-                        return n;
-                return log_error_errno(r, "Failed to read %s: %m", path);
-        }
-        while ((de = readdir(d))) {
-                _cleanup_close_ int sub = -1;
-                char subpath[PATH_MAX];
-
-                if (de->d_type != DT_DIR || streq(de->d_name, ".") || streq(de->d_name, ".."))
-                        continue;
-                if (snprintf(subpath, sizeof(subpath), "%s/%s", path, de->d_name) >= (int) sizeof(subpath))
-                        return log_error_errno(-ENAMETOOLONG, "Cgroup path too long below %s.", path);
-                sub = openat(dirfd, de->d_name, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
-                if (sub < 0) {
-                        if (errno == ENOENT)
-                                continue;
-                        r = log_error_errno(negative_errno(), "Failed to open %s: %m", subpath);
-                        if (first_error == 0)
-                                first_error = r;
-                        continue;
-                }
-                r = kill_subtree(sub, subpath, depth + 1);
-                if (r < 0) {
-                        if (first_error == 0)
-                                first_error = r;
-                } else
-                        n += r;
-        }
-        return first_error < 0 ? first_error : n;
-}
-
-/* Without cgroup.kill: rounds of freeze (so nothing forks while we read
- * the pid lists), SIGKILL to every listed pid, thaw, then wait for the
- * subtree to empty a little longer each round before looking again.  At
- * least one round runs, even with a deadline already past. */
-static int kill_fallback(const CgroupSupport *s, int fd, int events_fd, const char *path, usec_t deadline) {
-        usec_t round_wait = CG_ROUND_WAIT_MIN_USEC;
-
-        for (unsigned round = 0;; round++) {
-                bool populated, frozen = false;
-                int r, k;
-
-                r = events_read(events_fd, &populated, NULL);
-                if (r < 0)
-                        return log_error_errno(r, "Failed to read %s/cgroup.events: %m", path);
-                if (!populated)
-                        return 0;
-
-                if (s->freeze) {
-                        r = cg_write_at(fd, "cgroup.freeze", "1");
-                        if (r < 0 && r != -ENOENT)
-                                log_warning_errno(r, "Failed to freeze %s, killing without: %m", path);
-                        frozen = r >= 0;
-                        if (frozen) {
-                                /* A task in uninterruptible sleep can delay the
-                                 * freeze; kill anyway after a while. */
-                                r = wait_frozen(events_fd, deadline_min(deadline,
-                                                                        deadline_after(CG_FREEZE_WAIT_USEC)));
-                                if (r < 0 && r != -ETIMEDOUT)
-                                        log_warning_errno(r, "Failed to wait for %s to freeze: %m", path);
-                        }
-                }
-
-                k = kill_subtree(fd, path, 0);
-
-                /* Frozen tasks die of SIGKILL too, but thaw so that none is
-                 * left frozen if something goes wrong: a pending SIGKILL
-                 * stops them forking once they run. */
-                if (frozen) {
-                        r = cg_write_at(fd, "cgroup.freeze", "0");
-                        if (r < 0 && r != -ENOENT && r != -ENODEV)
-                                log_warning_errno(r, "Failed to thaw %s: %m", path);
-                }
-                if (k < 0)
-                        return k;
-                log_debug("Kill round %u on %s: %d processes signalled.", round, path, k);
-
-                r = wait_unpopulated(events_fd, deadline_min(deadline, deadline_after(round_wait)));
-                if (r != -ETIMEDOUT)
-                        return r < 0 ? log_error_errno(r, "Failed to watch %s/cgroup.events: %m", path) : 0;
-                if (now(CLOCK_MONOTONIC) >= deadline)
-                        return -ETIMEDOUT;
-                round_wait = MIN(round_wait * 2, (usec_t) CG_ROUND_WAIT_MAX_USEC);
-        }
-}
-
-int cgroup_job_kill(const CgroupSupport *s, const char *job, usec_t timeout) {
-        _cleanup_close_ int fd = -1, events_fd = -1;
+int cgroup_job_usage(const CgroupSupport *s, const char *job, CgroupUsage *ret) {
+        _cleanup_close_ int fd = -1;
         char path[PATH_MAX];
-        usec_t deadline;
-        int r;
 
-        fd = open_job(s, job, path, sizeof(path));
-        if (fd == -ENOENT)
-                return 0;
+        fd = cgroup_job_open(s, job, path, sizeof(path));
         if (fd < 0)
                 return fd;
+        usage_at(fd, path, ret);
+        return 0;
+}
 
-        /* Opened before killing, so no change of "populated" can be missed. */
-        events_fd = openat(fd, "cgroup.events", O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-        if (events_fd < 0)
-                return log_error_errno(negative_errno(), "Failed to open %s/cgroup.events: %m", path);
+int cgroup_usage_path(const char *path, CgroupUsage *ret) {
+        _cleanup_close_ int fd = -1;
 
-        deadline = deadline_after(timeout);
-
-        if (s->kill) {
-                r = cg_write_at(fd, "cgroup.kill", "1");
-                if (r >= 0) {
-                        r = wait_unpopulated(events_fd, deadline);
-                        if (r == -ETIMEDOUT)
-                                return log_error_errno(r, "Processes of %s still running after cgroup.kill.", path);
-                        if (r < 0)
-                                return log_error_errno(r, "Failed to watch %s/cgroup.events: %m", path);
-                        return 0;
-                }
-                if (r != -ENOENT)
-                        return log_error_errno(r, "Failed to write %s/cgroup.kill: %m", path);
-                log_debug("%s/cgroup.kill does not exist, killing process by process.", path);
-        }
-
-        r = kill_fallback(s, fd, events_fd, path, deadline);
-        if (r == -ETIMEDOUT)
-                return log_error_errno(r, "Processes of %s still running after repeated SIGKILL.", path);
-        return r;
+        fd = open_path(path);
+        if (fd < 0)
+                return fd;
+        usage_at(fd, path, ret);
+        return 0;
 }
 
 /* rmdir name below dirfd after everything below it, depth first.  Only
@@ -1041,8 +807,8 @@ static int remove_subtree(int dirfd, const char *name, const char *path, unsigne
         struct dirent *de;
         int r, first_error = 0;
 
-        if (depth > CG_WALK_MAX_DEPTH)
-                return log_error_errno(-ELOOP, "Cgroup tree below %s deeper than %u levels.", path, CG_WALK_MAX_DEPTH);
+        if (depth > CGROUP_WALK_MAX_DEPTH)
+                return log_error_errno(-ELOOP, "Cgroup tree below %s deeper than %u levels.", path, CGROUP_WALK_MAX_DEPTH);
 
         fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
         if (fd < 0) {

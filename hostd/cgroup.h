@@ -2,7 +2,7 @@
 #pragma once
 
 /* Job cgroups written directly on the cgroup2 file system ("cgroupfs
- * mode"), for hosts where systemd is not PID 1 (see job-unit.h for the
+ * mode"), for hosts where systemd is not PID 1 (see cgroup-systemd.h for the
  * systemd way).  Each job gets <base>/<job>, where base is
  * <cgroup2 mount>[/<parent>]/hostd.jobs: a sibling of hostd's own cgroup
  * rather than a child of it, so that stopping or restarting hostd never
@@ -40,7 +40,7 @@ int cgroup_detect(CgroupSupport *ret);
 
 /* Under systemd, which owns the tree: fills root and what jobs' scopes
  * can get (controllers, cgroup.kill) without creating anything; base
- * stays "" (job cgroups come from job-unit.c). */
+ * stays "" (job cgroups come from cgroup-systemd.c). */
 int cgroup_detect_under_systemd(CgroupSupport *ret);
 
 /* The same with a configured parent cgroup (relative to the mount, e.g.
@@ -95,16 +95,13 @@ int cgroup_set_total_limits(const CgroupSupport *s, const CgroupLimits *l);
 /* Moves pid (with all its threads) into the job's cgroup. */
 int cgroup_job_attach(const CgroupSupport *s, const char *job, pid_t pid);
 
+/* The same for the cgroup directory at an absolute cgroupfs path (a job's
+ * systemd scope, or the path a session was handed); pid 0 is the calling
+ * process. */
+int cgroup_attach_path(const char *path, pid_t pid);
+
 /* "<base>/<job>" into buf; -ENAMETOOLONG if it does not fit. */
 int cgroup_job_path(const CgroupSupport *s, const char *job, char *buf, size_t size);
-
-/* Kills every process in the job's cgroup subtree and returns once it is
- * empty (cgroup.events says "populated 0"), or -ETIMEDOUT after timeout
- * (USEC_INFINITY = no limit).  Uses cgroup.kill when s->kill (atomic over
- * the subtree, even against a fork bomb); otherwise rounds of freeze (when
- * s->freeze), SIGKILL to every pid of every descendant, thaw.  Waiting is
- * event driven (poll on cgroup.events).  A missing cgroup is success. */
-int cgroup_job_kill(const CgroupSupport *s, const char *job, usec_t timeout);
 
 /* Removes the job's cgroup and every cgroup below it, bottom-up, through
  * directory fds only.  A missing cgroup is success; -EBUSY while
@@ -128,3 +125,25 @@ typedef struct CgroupUsage {
 /* Whatever of the above the kernel offers for the job's cgroup; -ENOENT
  * if the cgroup does not exist. */
 int cgroup_job_usage(const CgroupSupport *s, const char *job, CgroupUsage *ret);
+
+/* The same for the cgroup directory at an absolute cgroupfs path. */
+int cgroup_usage_path(const char *path, CgroupUsage *ret);
+
+/* Building blocks for cgroup-kill.c. */
+
+/* Recursion bound for walking a job's subtree: the kernel stops the job
+ * at CGROUP_JOB_MAX_DEPTH, this only guards against a cgroup made before
+ * that limit was set. */
+#define CGROUP_WALK_MAX_DEPTH 64U
+
+/* Opens <base>/<job> (its path into path); -ENOENT, not logged, if it
+ * does not exist. */
+int cgroup_job_open(const CgroupSupport *s, const char *job, char *path, size_t size);
+
+/* Writes value to an existing control file of the cgroup open at dirfd;
+ * not logged. */
+int cgroup_write_at(int dirfd, const char *file, const char *value);
+
+/* The value after "key " among the lines of text (cgroup.events,
+ * cpu.stat), or NULL. */
+const char *cgroup_find_key(const char *text, const char *key);

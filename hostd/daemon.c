@@ -10,6 +10,7 @@
 #include <systemd/sd-daemon.h>
 
 #include "capacity.h"
+#include "cgroup-kill.h"
 #include "control.h"
 #include "fileio.h"
 #include "health.h"
@@ -204,6 +205,18 @@ int daemon_release_job(Daemon *d, Job *j, JobEnd why, ReleaseDoneFn done, void *
         return 0;
 }
 
+/* What job-sandbox.c gets of the daemon, as the policy is now. */
+static JobSandboxContext sandbox_context(Daemon *d) {
+        return (JobSandboxContext) {
+                .event = d->event,
+                .enforcement = &d->enforcement,
+                .state_dir = d->store->path,
+                .jobs_fd = d->store->jobs_fd,
+                .network = d->policy->network,
+                .allow_emulated = d->policy->allow_emulated,
+        };
+}
+
 /* Whether this host runs platform for a new job: native, or emulated where
  * binfmt_misc and the policy allow it. */
 static int platform_check(Daemon *d, const char *platform, ApiError *e) {
@@ -235,6 +248,7 @@ static int platform_check(Daemon *d, const char *platform, ApiError *e) {
 }
 
 int daemon_allocate_job(Daemon *d, const AllocateRequest *req, Job **ret, ApiError *e) {
+        JobSandboxContext sc;
         char error[512];
         Job *j = NULL;
         int r;
@@ -273,7 +287,8 @@ int daemon_allocate_job(Daemon *d, const AllocateRequest *req, Job **ret, ApiErr
         /* The record's second phase: registry_allocate() wrote it before
          * anything existed, so that a crash in between leaves a record for
          * reconcile() to reclaim; now again, with the sandbox's anchor. */
-        r = job_sandbox_start(d, j);
+        sc = sandbox_context(d);
+        r = job_sandbox_start(&sc, j);
         if (r >= 0)
                 r = store_save_job(d->store, j);
         if (r < 0) {
@@ -527,7 +542,9 @@ static int reconcile(Daemon *d) {
                 /* Live jobs: re-adopt their sandbox (a restart of hostd), or
                  * rebuild it around their files (a reboot). */
                 if (j->state == JOB_ACTIVE) {
-                        r = job_sandbox_start(d, j);
+                        JobSandboxContext sc = sandbox_context(d);
+
+                        r = job_sandbox_start(&sc, j);
                         if (r < 0) {
                                 char why[256];
                                 snprintf(why, sizeof(why), "its sandbox could not be restored at start: %s", strerror(-r));

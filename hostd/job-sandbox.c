@@ -8,12 +8,12 @@
 #include <sys/utsname.h>
 
 #include "capacity.h"
-#include "daemon.h"
+#include "cgroup-kill.h"
+#include "cgroup-systemd.h"
 #include "fileio.h"
 #include "job-disk.h"
 #include "job-network.h"
 #include "job-seccomp.h"
-#include "job-unit.h"
 #include "log.h"
 #include "macros.h"
 #include "proc-util.h"
@@ -28,7 +28,7 @@ int enforcement_detect(Enforcement *ret) {
         Enforcement e = {};
         int r;
 
-        e.systemd = job_unit_available();
+        e.systemd = cgroup_systemd_available();
         /* Under systemd, a cgroup of our own making outside our unit would
          * be a trespass systemd may undo at any time. */
         r = e.systemd ? cgroup_detect_under_systemd(&e.cgroup) : cgroup_detect(&e.cgroup);
@@ -64,7 +64,7 @@ int job_sandbox_apply_totals(const Enforcement *e, const JobResources *total) {
         };
 
         if (e->systemd)
-                return job_unit_set_slice_limits(&l);
+                return cgroup_systemd_set_slice_limits(&l);
         return cgroup_set_total_limits(&e->cgroup, &l);
 }
 
@@ -80,22 +80,7 @@ static CgroupLimits limits_of(const Job *j) {
         };
 }
 
-/* Moves a process into a cgroup given by its absolute cgroupfs path. */
-static int cgroup_path_attach(const char *path, pid_t pid) {
-        char file[600], buf[32];
-        _cleanup_close_ int fd = -1;
-        int n;
-
-        snprintf(file, sizeof(file), "%s/cgroup.procs", path);
-        fd = open(file, O_WRONLY | O_CLOEXEC);
-        if (fd < 0)
-                return negative_errno();
-        n = snprintf(buf, sizeof(buf), "%d\n", (int) pid);
-        return write(fd, buf, (size_t) n) == n ? 0 : negative_errno();
-}
-
-static int start_cgroup(Daemon *d, Job *j) {
-        const Enforcement *e = &d->enforcement;
+static int start_cgroup(const Enforcement *e, Job *j) {
         CgroupLimits l = limits_of(j);
         char path[512];
         int r;
@@ -105,10 +90,10 @@ static int start_cgroup(Daemon *d, Job *j) {
 
                 _cleanup_close_ int fd = -1;
 
-                r = job_unit_start(j->id, j->init_pid, &l, &cg);
+                r = cgroup_systemd_start(j->id, j->init_pid, &l, &cg);
                 if (r < 0)
                         return r;
-                snprintf(path, sizeof(path), "/sys/fs/cgroup%s", cg);
+                snprintf(path, sizeof(path), CGROUP_SYSTEMD_ROOT "%s", cg);
                 /* Delegate=yes keeps systemd out of the subtree; the job's
                  * root (its range's first uid) must also own it, as with
                  * cgroupfs, for podman inside to make cgroups. */
@@ -123,17 +108,16 @@ static int start_cgroup(Daemon *d, Job *j) {
                 if (r >= 0)
                         r = cgroup_job_delegate(&e->cgroup, j->id, j->uid_base, j->uid_base);
                 if (r >= 0)
+                        r = cgroup_job_attach(&e->cgroup, j->id, j->init_pid);
+                if (r >= 0)
                         r = cgroup_job_path(&e->cgroup, j->id, path, sizeof(path));
-                if (r < 0)
-                        return r;
-                r = cgroup_path_attach(path, j->init_pid);
                 if (r < 0)
                         return r;
         } else
                 return 0;
 
         /* The anchor was forked before the init joined: move it too. */
-        r = cgroup_path_attach(path, j->anchor_pid);
+        r = cgroup_attach_path(path, j->anchor_pid);
         if (r < 0)
                 return r;
         free(j->cgroup_path);
@@ -142,21 +126,20 @@ static int start_cgroup(Daemon *d, Job *j) {
 }
 
 /* The cgroup path of a job that was adopted after a restart. */
-static void find_cgroup(Daemon *d, Job *j) {
+static void find_cgroup(const Enforcement *e, Job *j) {
         char path[512];
+        int r;
 
-        if (d->enforcement.systemd) {
-                char unit[128];
-                if (job_unit_name(j->id, unit, sizeof(unit)) >= 0) {
-                        snprintf(path, sizeof(path), "/sys/fs/cgroup/hostd.slice/" JOB_UNIT_SLICE "/%s", unit);
-                        free(j->cgroup_path);
-                        j->cgroup_path = strdup(path);
-                }
-        } else if (d->enforcement.cgroup.root[0] &&
-                   cgroup_job_path(&d->enforcement.cgroup, j->id, path, sizeof(path)) >= 0) {
-                free(j->cgroup_path);
-                j->cgroup_path = strdup(path);
-        }
+        if (e->systemd)
+                r = cgroup_systemd_path(j->id, path, sizeof(path));
+        else if (e->cgroup.root[0])
+                r = cgroup_job_path(&e->cgroup, j->id, path, sizeof(path));
+        else
+                return;
+        if (r < 0)
+                return;
+        free(j->cgroup_path);
+        j->cgroup_path = strdup(path);
 }
 
 static int on_init_exit(sd_event_source *s, const siginfo_t *si, void *userdata) {
@@ -178,13 +161,13 @@ static int on_anchor_exit(sd_event_source *s, const siginfo_t *si, void *userdat
  * exited (we are a subreaper): reap them when they die.  After a restart
  * of hostd, an adopted job's are someone else's children and are not
  * watched. */
-static void watch_sandbox(Daemon *d, Job *j) {
+static void watch_sandbox(sd_event *event, Job *j) {
         sd_event_source *s = NULL;
 
-        if (sd_event_add_child(d->event, &s, j->init_pid, WEXITED, on_init_exit, j) >= 0)
+        if (sd_event_add_child(event, &s, j->init_pid, WEXITED, on_init_exit, j) >= 0)
                 j->init_source = s;
         s = NULL;
-        if (sd_event_add_child(d->event, &s, j->anchor_pid, WEXITED, on_anchor_exit, j) >= 0)
+        if (sd_event_add_child(event, &s, j->anchor_pid, WEXITED, on_anchor_exit, j) >= 0)
                 j->anchor_source = s;
 }
 
@@ -213,8 +196,8 @@ static int adopt_disk_fd(const Sandbox *sb, int job_fd, const Job *j) {
         return TAKE_FD(fd);
 }
 
-int job_sandbox_start(Daemon *d, Job *j) {
-        const Enforcement *e = &d->enforcement;
+int job_sandbox_start(const JobSandboxContext *c, Job *j) {
+        const Enforcement *e = c->enforcement;
         _cleanup_close_ int job_fd = -1, home_fd = -1, run_fd = -1;
         char job_dir[2048], home[2100];
         Sandbox sb;
@@ -231,9 +214,9 @@ int job_sandbox_start(Daemon *d, Job *j) {
         if (!e->sandbox)
                 return log_job_full_errno(LOG_ERR, EOPNOTSUPP, j->id, j->owner,
                                           "This host has no user namespaces: refusing to run the job unconfined");
-        snprintf(job_dir, sizeof(job_dir), "%s/jobs/%s", d->store->path, j->id);
+        snprintf(job_dir, sizeof(job_dir), "%s/jobs/%s", c->state_dir, j->id);
         snprintf(home, sizeof(home), "%s/home", job_dir);
-        job_fd = openat(d->store->jobs_fd, j->id, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        job_fd = openat(c->jobs_fd, j->id, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         if (job_fd < 0)
                 return log_job_full_errno(LOG_ERR, errno, j->id, j->owner, "Cannot open the job's directory: %m");
 
@@ -244,13 +227,13 @@ int job_sandbox_start(Daemon *d, Job *j) {
                 SandboxSpec spec = {
                         .job = j->id,
                         .uid_base = j->uid_base,
-                        .state_dir = d->store->path,
+                        .state_dir = c->state_dir,
                         .job_dir_fd = job_fd,
                         .job_dir = job_dir,
                         .home = home,
                         .disk = e->disk_quota,
-                        .network = d->policy->network,
-                        .private_binfmt = e->private_binfmt && !d->policy->allow_emulated,
+                        .network = c->network,
+                        .private_binfmt = e->private_binfmt && !c->allow_emulated,
                 };
 
                 if (j->anchor_pid > 0)
@@ -277,8 +260,8 @@ int job_sandbox_start(Daemon *d, Job *j) {
         if (adopted) {
                 if (e->disk_quota && j->disk_fd < 0)
                         j->disk_fd = adopt_disk_fd(&sb, job_fd, j);
-                find_cgroup(d, j);
-                r = job_network_start(d->event, j, job_fd, job_dir, j->cgroup_path, true);
+                find_cgroup(e, j);
+                r = job_network_start(c->event, j, job_fd, job_dir, j->cgroup_path, true);
                 if (r < 0)
                         return r;
                 /* The job has owned its home since allocate: nothing is
@@ -289,12 +272,12 @@ int job_sandbox_start(Daemon *d, Job *j) {
                 return 0;
         }
 
-        watch_sandbox(d, j);
-        r = start_cgroup(d, j);
+        watch_sandbox(c->event, j);
+        r = start_cgroup(e, j);
         if (r < 0)
                 return log_job_full_errno(LOG_ERR, r, j->id, j->owner, "Cannot put the job in its cgroup: %m");
-        if (d->policy->network == JOB_NETWORK_PRIVATE) {
-                r = job_network_start(d->event, j, job_fd, job_dir, j->cgroup_path, false);
+        if (c->network == JOB_NETWORK_PRIVATE) {
+                r = job_network_start(c->event, j, job_fd, job_dir, j->cgroup_path, false);
                 if (r < 0)
                         return r;
         }
@@ -307,7 +290,7 @@ int job_sandbox_start(Daemon *d, Job *j) {
         run_fd = openat(j->disk_fd >= 0 ? j->disk_fd : job_fd, "run", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         if (run_fd < 0)
                 return log_job_full_errno(LOG_ERR, errno, j->id, j->owner, "Cannot open the job's /run: %m");
-        r = podman_config_write(home_fd, run_fd, &pj, j->uid_base, j->uid_base, d->policy->network, e->runtime, &j->env);
+        r = podman_config_write(home_fd, run_fd, &pj, j->uid_base, j->uid_base, c->network, e->runtime, &j->env);
         if (r < 0)
                 return log_job_full_errno(LOG_ERR, r, j->id, j->owner, "Cannot write podman's configuration: %m");
         return 0;
@@ -410,7 +393,7 @@ int job_sandbox_destroy(const Enforcement *e, const Policy *p, int jobs_fd, cons
          * namespace, and the uid sweep catches anything outside both (the
          * anchor among them). */
         if (e->systemd)
-                k = job_unit_stop(j->id);
+                k = cgroup_systemd_stop(j->id);
         else if (e->cgroup.root[0])
                 k = cgroup_job_kill(&e->cgroup, j->id, KILL_TIMEOUT_USEC);
         else
@@ -446,33 +429,18 @@ int job_sandbox_destroy(const Enforcement *e, const Policy *p, int jobs_fd, cons
         return r;
 }
 
-static int read_u64_file(const char *dir, const char *name, const char *key, uint64_t *ret) {
-        _cleanup_free_ char *text = NULL;
-        char path[600];
-        const char *p;
-        int r;
-
-        snprintf(path, sizeof(path), "%s/%s", dir, name);
-        r = read_file_at(AT_FDCWD, path, 64 * 1024, false, &text, NULL);
-        if (r < 0)
-                return r;
-        p = text;
-        if (key) {
-                p = strstr(text, key);
-                if (!p)
-                        return -ENOENT;
-                p += strlen(key);
-        }
-        *ret = strtoull(p, NULL, 10);
-        return 0;
-}
-
 void job_sandbox_usage(const Enforcement *e, const Job *j, JobUsage *ret) {
         JobUsage u = {};
 
         if (j->cgroup_path) {
-                u.has_cpu = read_u64_file(j->cgroup_path, "cpu.stat", "usage_usec ", &u.cpu_usec) >= 0;
-                u.has_memory = read_u64_file(j->cgroup_path, "memory.current", NULL, &u.memory) >= 0;
+                CgroupUsage cu;
+
+                if (cgroup_usage_path(j->cgroup_path, &cu) >= 0) {
+                        u.has_cpu = cu.has_cpu;
+                        u.cpu_usec = cu.cpu_usec;
+                        u.has_memory = cu.has_memory;
+                        u.memory = cu.memory;
+                }
         }
         if (j->disk_fd >= 0)
                 u.has_disk = job_disk_usage(j->disk_fd, &u.disk_used, &u.disk_total) >= 0;

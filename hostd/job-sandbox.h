@@ -3,13 +3,13 @@
 
 /* One job's sandbox as the daemon sees it: the namespaces (sandbox.c), its
  * disk (job-disk.c), its cgroup (cgroup.c, or a systemd scope through
- * job-unit.c), and podman's configuration in its home (podman-config.c).
+ * cgroup-systemd.c), and podman's configuration in its home (podman-config.c).
  * Created at allocate, re-adopted after a restart, torn down at release. */
+
+#include <systemd/sd-event.h>
 
 #include "cgroup.h"
 #include "job.h"
-
-typedef struct Daemon Daemon;
 
 /* What this host can enforce, found once at start. */
 typedef struct Enforcement {
@@ -29,10 +29,20 @@ int enforcement_detect(Enforcement *ret);
  * systemd, the hostd.jobs cgroup otherwise. */
 int job_sandbox_apply_totals(const Enforcement *e, const JobResources *total);
 
+/* What job_sandbox_start() needs of the daemon, built by its caller. */
+typedef struct JobSandboxContext {
+        sd_event *event;                  /* watches the job's init, anchor and pasta */
+        const Enforcement *enforcement;
+        const char *state_dir;            /* the store's directory */
+        int jobs_fd;                      /* its jobs/ */
+        JobNetwork network;               /* [Jobs] Network= */
+        bool allow_emulated;              /* [Jobs] AllowEmulated= */
+} JobSandboxContext;
+
 /* Builds the job's sandbox (or re-adopts a running one after a restart,
  * or rebuilds it around the existing disk after a reboot), records the
  * anchor in the job, and fills the job's runtime fields. */
-int job_sandbox_start(Daemon *d, Job *j);
+int job_sandbox_start(const JobSandboxContext *c, Job *j);
 
 /* Stops watching the job's init and anchor (hostd is going away). */
 void job_sandbox_unwatch(Job *j);

@@ -13,6 +13,7 @@
 #include <sys/wait.h>
 #include <termios.h>
 
+#include "cgroup.h"
 #include "log.h"
 #include "macros.h"
 #include "podman-config.h"
@@ -127,20 +128,6 @@ static bool env_allowed(Monitor *m, const char *entry) {
         return false;
 }
 
-/* Moves the calling process into the job's cgroup, while still host root. */
-static int join_cgroup(const char *dir) {
-        char path[600];
-        _cleanup_close_ int fd = -1;
-
-        if (!dir[0])
-                return 0;
-        snprintf(path, sizeof(path), "%s/cgroup.procs", dir);
-        fd = open(path, O_WRONLY | O_CLOEXEC);
-        if (fd < 0)
-                return negative_errno();
-        return write(fd, "0\n", 2) == 2 ? 0 : negative_errno();
-}
-
 /* Runs in the forked child (already in the job's pid namespace, because
  * the monitor joined it for its children): into the job's cgroup, its
  * namespaces and its seccomp filter, then exec. */
@@ -182,7 +169,8 @@ static _noreturn_ void exec_job(Monitor *m, const char *mode, const char *comman
                 signal(s, SIG_DFL);
 
         {
-                int r = join_cgroup(m->cgroup);
+                /* Into the job's cgroup while still host root. */
+                int r = m->cgroup[0] ? cgroup_attach_path(m->cgroup, 0) : 0;
                 if (r < 0) {
                         log_job_full_errno(LOG_ERR, r, m->job, NULL, "Cannot join the job's cgroup %s: %m", m->cgroup);
                         _exit(126);

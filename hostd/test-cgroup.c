@@ -19,8 +19,9 @@
 #include <unistd.h>
 
 #include "cgroup.h"
+#include "cgroup-kill.h"
+#include "cgroup-systemd.h"
 #include "fileio.h"
-#include "job-unit.h"
 #include "log.h"
 #include "macros.h"
 #include "test-util.h"
@@ -278,10 +279,10 @@ static void test_names(void) {
         CHECK(!cgroup_job_name_is_valid("cgroup.procs"));
         CHECK(!cgroup_job_name_is_valid("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"));
 
-        CHECK(job_unit_name("j1", buf, sizeof(buf)) == 0);
+        CHECK(cgroup_systemd_unit_name("j1", buf, sizeof(buf)) == 0);
         CHECK(streq(buf, "hostd-job-j1.scope"));
-        CHECK(job_unit_name("../x", buf, sizeof(buf)) == -EINVAL);
-        CHECK(job_unit_name("j1", buf, 8) == -ENAMETOOLONG);
+        CHECK(cgroup_systemd_unit_name("../x", buf, sizeof(buf)) == -EINVAL);
+        CHECK(cgroup_systemd_unit_name("j1", buf, 8) == -ENAMETOOLONG);
 }
 
 static void test_systemd_absent(void) {
@@ -290,7 +291,7 @@ static void test_systemd_absent(void) {
                 printf("systemd is PID 1 here; skipping the no-systemd check\n");
                 return;
         }
-        CHECK(!job_unit_available());
+        CHECK(!cgroup_systemd_available());
 }
 
 static void test_detect_default(void) {
@@ -570,6 +571,42 @@ static void test_missing(const CgroupSupport *s) {
         CHECK(cgroup_job_attach(s, "nothere", getpid()) == -ENOENT);
 }
 
+/* The same by absolute path, as for a systemd scope and in sessions. */
+static void test_attach_path(const CgroupSupport *s) {
+        CgroupLimits none = {};
+        char path[PATH_MAX], missing[PATH_MAX + 16];
+        CgroupUsage u;
+        pid_t pid;
+        int status;
+
+        CHECK(cgroup_job_create(s, "p1", &none) == 0);
+        CHECK(cgroup_job_path(s, "p1", path, sizeof(path)) == 0);
+
+        /* pid 0: the caller itself, as a session's child joins. */
+        pid = fork();
+        CHECK(pid >= 0);
+        if (pid == 0) {
+                _cleanup_free_ char *self = NULL;
+
+                if (cgroup_attach_path(path, 0) < 0 ||
+                    read_file_at(AT_FDCWD, "/proc/self/cgroup", 65536, 0, &self, NULL) < 0)
+                        _exit(1);
+                _exit(strstr(self, "/hostd.jobs/p1\n") ? 0 : 2);
+        }
+        CHECK(pid > 0 && waitpid(pid, &status, 0) == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0);
+
+        CHECK(cgroup_usage_path(path, &u) == 0);
+        CHECK(u.has_cpu && u.has_memory == s->memory && u.has_pids == s->pids);
+
+        snprintf(missing, sizeof(missing), "%s/nothere", s->base);
+        CHECK(cgroup_usage_path(missing, &u) == -ENOENT);
+        CHECK(cgroup_attach_path(missing, getpid()) == -ENOENT);
+        CHECK(cgroup_attach_path("relative", getpid()) == -EINVAL);
+        CHECK(cgroup_attach_path(path, -1) == -EINVAL);
+
+        CHECK(cgroup_job_remove(s, "p1") == 0);
+}
+
 static void test_list(const CgroupSupport *s) {
         _cleanup_strv_free_ char **l = NULL;
         CgroupLimits lim = {};
@@ -625,6 +662,7 @@ static int run_tests(void) {
         test_create(&s);
         test_delegate(&s);
         test_missing(&s);
+        test_attach_path(&s);
         test_list(&s);
         test_kill(&s, "k-kill", true);
         if (s.freeze)

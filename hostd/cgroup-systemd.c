@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-#include "job-unit.h"
+#include "cgroup-systemd.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -34,10 +34,22 @@ static void job_wait_done(JobWait *w) {
         *w = (JobWait) {};
 }
 
-int job_unit_name(const char *job, char *buf, size_t size) {
+int cgroup_systemd_unit_name(const char *job, char *buf, size_t size) {
         if (!cgroup_job_name_is_valid(job))
                 return -EINVAL;
-        if (snprintf(buf, size, JOB_UNIT_PREFIX "%s.scope", job) >= (int) size)
+        if (snprintf(buf, size, CGROUP_SYSTEMD_PREFIX "%s.scope", job) >= (int) size)
+                return -ENAMETOOLONG;
+        return 0;
+}
+
+int cgroup_systemd_path(const char *job, char *buf, size_t size) {
+        char unit[128];
+        int r;
+
+        r = cgroup_systemd_unit_name(job, unit, sizeof(unit));
+        if (r < 0)
+                return r;
+        if (snprintf(buf, size, CGROUP_SYSTEMD_ROOT "/hostd.slice/" CGROUP_SYSTEMD_SLICE "/%s", unit) >= (int) size)
                 return -ENAMETOOLONG;
         return 0;
 }
@@ -55,7 +67,7 @@ static int open_bus(sd_bus **ret) {
         r = sd_bus_open_system(&bus);
         if (r < 0)
                 return r;
-        r = sd_bus_set_method_call_timeout(bus, JOB_UNIT_TIMEOUT_USEC);
+        r = sd_bus_set_method_call_timeout(bus, CGROUP_SYSTEMD_TIMEOUT_USEC);
         if (r < 0) {
                 sd_bus_flush_close_unref(bus);
                 return r;
@@ -188,7 +200,7 @@ static int get_unit_path(sd_bus *bus, const char *unit, char **ret) {
         return 0;
 }
 
-int job_unit_start(const char *job, pid_t pid, const CgroupLimits *l, char **ret_cgroup_path) {
+int cgroup_systemd_start(const char *job, pid_t pid, const CgroupLimits *l, char **ret_cgroup_path) {
         _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
         _cleanup_(sd_bus_slot_unrefp) sd_bus_slot *slot = NULL;
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL, *reply = NULL;
@@ -200,7 +212,7 @@ int job_unit_start(const char *job, pid_t pid, const CgroupLimits *l, char **ret
         usec_t deadline;
         int r;
 
-        r = job_unit_name(job, unit, sizeof(unit));
+        r = cgroup_systemd_unit_name(job, unit, sizeof(unit));
         if (r < 0)
                 return log_error_errno(r, "Invalid job name \"%s\" for a scope unit.", strempty(job));
         if (pid <= 0)
@@ -226,7 +238,7 @@ int job_unit_start(const char *job, pid_t pid, const CgroupLimits *l, char **ret
                 goto fail_message;
         r = sd_bus_message_append(m, "(sv)(sv)(sv)(sv)(sv)",
                                   "Description", "s", description,
-                                  "Slice", "s", JOB_UNIT_SLICE,
+                                  "Slice", "s", CGROUP_SYSTEMD_SLICE,
                                   "PIDs", "au", 1, (uint32_t) pid,
                                   /* podman creates and manages cgroups inside */
                                   "Delegate", "b", 1,
@@ -245,8 +257,8 @@ int job_unit_start(const char *job, pid_t pid, const CgroupLimits *l, char **ret
         if (r < 0)
                 goto fail_message;
 
-        deadline = now(CLOCK_MONOTONIC) + JOB_UNIT_TIMEOUT_USEC;
-        r = sd_bus_call(bus, m, JOB_UNIT_TIMEOUT_USEC, &error, &reply);
+        deadline = now(CLOCK_MONOTONIC) + CGROUP_SYSTEMD_TIMEOUT_USEC;
+        r = sd_bus_call(bus, m, CGROUP_SYSTEMD_TIMEOUT_USEC, &error, &reply);
         if (r < 0) {
                 if (sd_bus_error_has_name(&error, SD_ERROR_UNIT_EXISTS))
                         return log_error_errno(-EEXIST, "Unit %s exists already.", unit);
@@ -289,7 +301,7 @@ fail_message:
         return log_error_errno(r, "Failed to build StartTransientUnit message for %s: %m", unit);
 }
 
-int job_unit_stop(const char *job) {
+int cgroup_systemd_stop(const char *job) {
         _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
         _cleanup_(sd_bus_slot_unrefp) sd_bus_slot *slot = NULL;
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
@@ -300,7 +312,7 @@ int job_unit_stop(const char *job) {
         usec_t deadline;
         int r;
 
-        r = job_unit_name(job, unit, sizeof(unit));
+        r = cgroup_systemd_unit_name(job, unit, sizeof(unit));
         if (r < 0)
                 return log_error_errno(r, "Invalid job name \"%s\" for a scope unit.", strempty(job));
 
@@ -326,7 +338,7 @@ int job_unit_stop(const char *job) {
         if (r < 0)
                 return log_error_errno(r, "Failed to subscribe to systemd's JobRemoved signal: %m");
 
-        deadline = now(CLOCK_MONOTONIC) + JOB_UNIT_TIMEOUT_USEC;
+        deadline = now(CLOCK_MONOTONIC) + CGROUP_SYSTEMD_TIMEOUT_USEC;
         r = sd_bus_call_method(bus, SD_DEST, SD_PATH, SD_MANAGER, "StopUnit", &error, &reply,
                                "ss", unit, "replace");
         if (r < 0) {
@@ -348,7 +360,7 @@ int job_unit_stop(const char *job) {
         return 0;
 }
 
-int job_unit_set_slice_limits(const CgroupLimits *l) {
+int cgroup_systemd_set_slice_limits(const CgroupLimits *l) {
         _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
         _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
@@ -361,7 +373,7 @@ int job_unit_set_slice_limits(const CgroupLimits *l) {
         if (r >= 0)
                 /* Runtime only: the policy is the one place the caps are
                  * configured, so nothing may outlive a reboot in /etc. */
-                r = sd_bus_message_append(m, "sb", JOB_UNIT_SLICE, 1);
+                r = sd_bus_message_append(m, "sb", CGROUP_SYSTEMD_SLICE, 1);
         if (r >= 0)
                 r = sd_bus_message_open_container(m, 'a', "(sv)");
         /* Every cap, with UINT64_MAX ("infinity") for none, so that a cap
@@ -375,20 +387,20 @@ int job_unit_set_slice_limits(const CgroupLimits *l) {
         if (r >= 0)
                 r = sd_bus_message_close_container(m);
         if (r < 0)
-                return log_error_errno(r, "Failed to build SetUnitProperties message for %s: %m", JOB_UNIT_SLICE);
-        r = sd_bus_call(bus, m, JOB_UNIT_TIMEOUT_USEC, &error, NULL);
+                return log_error_errno(r, "Failed to build SetUnitProperties message for %s: %m", CGROUP_SYSTEMD_SLICE);
+        r = sd_bus_call(bus, m, CGROUP_SYSTEMD_TIMEOUT_USEC, &error, NULL);
         if (r < 0)
-                return log_error_errno(r, "Failed to set the caps of %s: %s", JOB_UNIT_SLICE, bus_error_text(&error, r));
+                return log_error_errno(r, "Failed to set the caps of %s: %s", CGROUP_SYSTEMD_SLICE, bus_error_text(&error, r));
         return 0;
 }
 
-int job_unit_exists(const char *job) {
+int cgroup_systemd_exists(const char *job) {
         _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
         _cleanup_free_ char *path = NULL;
         char unit[128];
         int r;
 
-        r = job_unit_name(job, unit, sizeof(unit));
+        r = cgroup_systemd_unit_name(job, unit, sizeof(unit));
         if (r < 0)
                 return r;
         r = open_bus(&bus);
@@ -402,7 +414,7 @@ int job_unit_exists(const char *job) {
         return 1;
 }
 
-bool job_unit_available(void) {
+bool cgroup_systemd_available(void) {
         _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
         _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
         int r;

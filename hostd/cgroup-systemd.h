@@ -11,24 +11,32 @@
  *
  * Every call opens its own system bus connection and blocks until systemd
  * has finished the job it queued (JobRemoved), at most
- * JOB_UNIT_TIMEOUT_USEC per bus call and wait.  hostd calls these at
+ * CGROUP_SYSTEMD_TIMEOUT_USEC per bus call and wait.  hostd calls these at
  * allocate and release.
  *
- * Once started, the scope's cgroup (see job_unit_start()) can be read and
- * killed through cgroupfs like any other. */
+ * Once started, the scope's cgroup (see cgroup_systemd_start()) can be
+ * read and killed through cgroupfs like any other. */
 
 #include <stdbool.h>
 #include <sys/types.h>
 
 #include "cgroup.h"
 
-#define JOB_UNIT_SLICE "hostd-jobs.slice"
-#define JOB_UNIT_PREFIX "hostd-job-"
-#define JOB_UNIT_TIMEOUT_USEC (10U * USEC_PER_SEC)
+#define CGROUP_SYSTEMD_SLICE "hostd-jobs.slice"
+#define CGROUP_SYSTEMD_PREFIX "hostd-job-"
+#define CGROUP_SYSTEMD_TIMEOUT_USEC (10U * USEC_PER_SEC)
+/* Where systemd mounts the cgroup tree; ControlGroup paths are relative to it. */
+#define CGROUP_SYSTEMD_ROOT "/sys/fs/cgroup"
 
 /* "hostd-job-<job>.scope" into buf; -EINVAL for an invalid job name,
  * -ENAMETOOLONG if buf is too small. */
-int job_unit_name(const char *job, char *buf, size_t size);
+int cgroup_systemd_unit_name(const char *job, char *buf, size_t size);
+
+/* The cgroupfs directory systemd gives the job's scope,
+ * CGROUP_SYSTEMD_ROOT "/hostd.slice/" CGROUP_SYSTEMD_SLICE "/<unit>", into
+ * buf, without asking systemd: for a scope started before a restart of
+ * hostd.  Errors as for cgroup_systemd_unit_name(). */
+int cgroup_systemd_path(const char *job, char *buf, size_t size);
 
 /* Creates the scope with pid (the job's anchor process) in it and the
  * limits of l (0 = leave systemd's default: unlimited, except TasksMax,
@@ -36,19 +44,19 @@ int job_unit_name(const char *job, char *buf, size_t size);
  * *ret_cgroup_path (optional) the scope's ControlGroup property, relative
  * to the cgroup2 mount ("/hostd.slice/hostd-jobs.slice/hostd-job-J.scope").
  * -EEXIST if the unit exists already. */
-int job_unit_start(const char *job, pid_t pid, const CgroupLimits *l, char **ret_cgroup_path);
+int cgroup_systemd_start(const char *job, pid_t pid, const CgroupLimits *l, char **ret_cgroup_path);
 
 /* SIGKILLs every process of the scope (KillUnit "all"), then stops it
  * and waits for the stop job.  A unit that does not exist (anymore) is
  * success. */
-int job_unit_stop(const char *job);
+int cgroup_systemd_stop(const char *job);
 
 /* Caps all jobs together: CPUQuotaPerSecUSec, MemoryMax and TasksMax of
- * JOB_UNIT_SLICE as runtime properties (0 = infinity). */
-int job_unit_set_slice_limits(const CgroupLimits *l);
+ * CGROUP_SYSTEMD_SLICE as runtime properties (0 = infinity). */
+int cgroup_systemd_set_slice_limits(const CgroupLimits *l);
 
 /* 1 if systemd has the unit loaded, 0 if not, or a negative errno. */
-int job_unit_exists(const char *job);
+int cgroup_systemd_exists(const char *job);
 
 /* systemd is PID 1 (sd_booted() > 0) and answers on the system bus. */
-bool job_unit_available(void);
+bool cgroup_systemd_available(void);
