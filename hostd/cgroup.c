@@ -473,9 +473,24 @@ static int open_base(const CgroupSupport *s) {
         return fd;
 }
 
+/* Opens the cgroup directory name under dirfd, never through a symlink;
+ * -ENOENT (not logged) if it does not exist.  path is for messages. */
+static int open_dir_at(int dirfd, const char *name, const char *path) {
+        int fd, r;
+
+        fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+        if (fd < 0) {
+                r = negative_errno();
+                if (r == -ENOENT)
+                        return r;
+                return log_error_errno(r, "Failed to open %s: %m", path);
+        }
+        return fd;
+}
+
 int cgroup_job_open(const CgroupSupport *s, const char *job, char *path, size_t size) {
         _cleanup_close_ int base_fd = -1;
-        int fd, r;
+        int r;
 
         r = cgroup_job_path(s, job, path, size);
         if (r < 0)
@@ -487,14 +502,7 @@ int cgroup_job_open(const CgroupSupport *s, const char *job, char *path, size_t 
                         return -ENOENT;
                 return log_error_errno(base_fd, "Failed to open %s: %m", s->base);
         }
-        fd = openat(base_fd, job, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
-        if (fd < 0) {
-                r = negative_errno();
-                if (r == -ENOENT)
-                        return r;
-                return log_error_errno(r, "Failed to open %s: %m", path);
-        }
-        return fd;
+        return open_dir_at(base_fd, job, path);
 }
 
 /* Writes the limits of l into the cgroup open at fd (path for messages). */
@@ -604,18 +612,9 @@ int cgroup_job_delegate(const CgroupSupport *s, const char *job, uid_t uid, gid_
 
 /* Opens the cgroup directory at path; -ENOENT (not logged) if it does not exist. */
 static int open_path(const char *path) {
-        int fd, r;
-
         if (isempty(path) || path[0] != '/')
                 return log_error_errno(-EINVAL, "Not an absolute cgroup path: \"%s\"", strempty(path));
-        fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
-        if (fd < 0) {
-                r = negative_errno();
-                if (r == -ENOENT)
-                        return r;
-                return log_error_errno(r, "Failed to open %s: %m", path);
-        }
-        return fd;
+        return open_dir_at(AT_FDCWD, path, path);
 }
 
 static int attach_at(int fd, const char *path, pid_t pid) {
