@@ -9,7 +9,6 @@
 #include "health.h"
 #include "job-network.h"
 #include "job-seccomp.h"
-#include "listener.h"
 #include "sshkeys.h"
 #include "log.h"
 #include "macros.h"
@@ -246,11 +245,10 @@ static json_object *build_capacity(Daemon *d) {
         if (host_keys_to_json(&d->host_keys, &keys) >= 0)
                 json_object_object_add(o, "host_keys", keys);
         {
-                ListenerStats ls = {};
+                SshStats ls;
                 json_object *ssh = json_object_new_object();
 
-                if (d->listener)
-                        listener_stats(d->listener, &ls);
+                daemon_ssh_stats(d, &ls);
                 json_add_int(ssh, "port", daemon_advertised_port(d));
                 json_add_int(ssh, "sessions", ls.sessions);
                 json_add_int(ssh, "unauthenticated", ls.unauthenticated);

@@ -12,8 +12,13 @@
 #define CONTROL_REQUEST_TIMEOUT_USEC (10 * USEC_PER_SEC)
 #define CONTROL_WRITE_TIMEOUT_USEC (30 * USEC_PER_SEC)
 
+typedef struct Control Control;
+
 int control_new(Daemon *d, const char *path, const char *group, Control **ret);
 Control *control_free(Control *c);
+static inline void control_freep(Control **c) {
+        control_free(*c);
+}
 
 /* Parses a request body; on failure returns an error answer in *ret_error. */
 int control_parse_request(const char *text, size_t size, char ***ret_argv, size_t *ret_argc, json_object **ret_error);

@@ -11,13 +11,11 @@
 
 #include "capacity.h"
 #include "cgroup-kill.h"
-#include "control.h"
 #include "fileio.h"
 #include "health.h"
 #include "job-network.h"
 #include "log.h"
 #include "macros.h"
-#include "listener.h"
 #include "reclaim.h"
 #include "rm-rf.h"
 
@@ -56,7 +54,7 @@ const char *daemon_advertised_host(Daemon *d) {
 }
 
 uint16_t daemon_advertised_port(Daemon *d) {
-        return d->listener ? listener_port(d->listener) : d->policy->listen_port;
+        return d->ssh ? d->ssh->port(d->ssh->userdata) : d->policy->listen_port;
 }
 
 void daemon_notify_status(Daemon *d) {
@@ -192,8 +190,8 @@ int daemon_release_job(Daemon *d, Job *j, JobEnd why, ReleaseDoneFn done, void *
         }
         if (j->cleanup_pid == 0) {
                 /* Its SSH sessions end first, so nothing starts new processes. */
-                if (d->listener)
-                        listener_terminate_job(d->listener, j->id);
+                if (d->ssh)
+                        d->ssh->terminate_job(d->ssh->userdata, j->id);
                 r = start_cleanup(d, j);
                 if (r < 0) {
                         /* Could not even start: record it as a failed cleanup. */
@@ -409,8 +407,8 @@ int daemon_reload(Daemon *d, char **ret_error) {
         (void) job_sandbox_apply_totals(&d->enforcement, &p->job_total);
         if (d->health)
                 health_policy_changed(d->health);
-        if (d->listener)
-                listener_policy_changed(d->listener);
+        if (d->ssh)
+                d->ssh->policy_changed(d->ssh->userdata);
         d->reloads_total++;
         log_info("Policy reloaded from %zu source(s)", strv_length(p->sources));
         (void) sd_notify(false, "READY=1");
@@ -437,7 +435,7 @@ static void on_sessions_drained(void *userdata) {
 static int on_stop_timeout(sd_event_source *s, uint64_t usec, void *userdata) {
         Daemon *d = userdata;
         log_warning("%u SSH session(s) still authenticating or talking to the API after %llus; stopping anyway",
-                    d->listener ? listener_sessions_needing_main(d->listener) : 0,
+                    d->ssh ? d->ssh->sessions_needing_main(d->ssh->userdata) : 0,
                     (unsigned long long) (STOP_DRAIN_USEC / USEC_PER_SEC));
         return sd_event_exit(d->event, 0);
 }
@@ -456,7 +454,7 @@ static int on_sigterm(sd_event_source *s, const struct signalfd_siginfo *si, voi
         }
         d->stopping = true;
         (void) sd_notify(false, "STOPPING=1\nSTATUS=stopping");
-        n = d->listener ? listener_sessions_needing_main(d->listener) : 0;
+        n = d->ssh ? d->ssh->sessions_needing_main(d->ssh->userdata) : 0;
         if (n == 0) {
                 log_info("Received %s; stopping", si->ssi_signo == SIGINT ? "SIGINT" : "SIGTERM");
                 return sd_event_exit(d->event, 0);
@@ -464,7 +462,7 @@ static int on_sigterm(sd_event_source *s, const struct signalfd_siginfo *si, voi
         log_info("Received %s; stopping after %u SSH session(s) that need hostd finish (at most %llus)",
                  si->ssi_signo == SIGINT ? "SIGINT" : "SIGTERM", n, (unsigned long long) (STOP_DRAIN_USEC / USEC_PER_SEC));
         (void) sd_event_add_time_relative(d->event, NULL, CLOCK_MONOTONIC, STOP_DRAIN_USEC, 0, on_stop_timeout, d);
-        listener_drain(d->listener, on_sessions_drained, d);
+        d->ssh->drain(d->ssh->userdata, on_sessions_drained, d);
         return 0;
 }
 
@@ -602,8 +600,8 @@ static uint32_t unused_uid_base(Daemon *d) {
         return p->uid_pool_start;
 }
 
-/* Host keys, controller keys, the empty chroot of the unprivileged SSH
- * processes, and the listener. */
+/* Host keys, controller keys and the empty chroot of the unprivileged SSH
+ * processes. */
 static int setup_ssh(Daemon *d) {
         const Policy *p = d->policy;
         _cleanup_free_ char *ed = NULL, *rsa = NULL;
@@ -652,8 +650,7 @@ static int setup_ssh(Daemon *d) {
                          authorized_keys_count(d->controller_keys), p->controller_keys);
         } else
                 log_notice("No controller keys configured ([SSH] ControllerKeys=): the controller cannot log in over SSH");
-
-        return listener_new(d, &d->listener);
+        return 0;
 }
 
 int daemon_new(const char *policy_path, PolicyOverride *overrides, size_t n_overrides, Daemon **ret) {
@@ -731,13 +728,16 @@ int daemon_new(const char *policy_path, PolicyOverride *overrides, size_t n_over
         if (r < 0)
                 return log_error_errno(r, "Cannot watch signals: %m");
 
-        r = control_new(d, d->policy->control_socket, d->policy->control_group, &d->control);
-        if (r < 0)
-                return r;
-
         r = setup_ssh(d);
         if (r < 0)
                 return r;
+
+        *ret = TAKE_PTR(d);
+        return 0;
+}
+
+int daemon_start(Daemon *d) {
+        int r;
 
         r = reconcile(d);
         if (r < 0)
@@ -747,9 +747,13 @@ int daemon_new(const char *policy_path, PolicyOverride *overrides, size_t n_over
         r = health_new(d, &d->health);
         if (r < 0)
                 return log_error_errno(r, "Cannot set up the health checks: %m");
-
-        *ret = TAKE_PTR(d);
         return 0;
+}
+
+void daemon_ssh_stats(Daemon *d, SshStats *ret) {
+        *ret = (SshStats) {};
+        if (d->ssh)
+                d->ssh->stats(d->ssh->userdata, ret);
 }
 
 int daemon_run(Daemon *d) {
@@ -766,9 +770,7 @@ int daemon_run(Daemon *d) {
         return 0;
 }
 
-Daemon *daemon_free(Daemon *d) {
-        if (!d)
-                return NULL;
+void daemon_shutdown(Daemon *d) {
         if (d->registry)
                 for (size_t i = 0; i < d->registry->n_jobs; i++) {
                         Job *j = d->registry->jobs[i];
@@ -777,16 +779,20 @@ Daemon *daemon_free(Daemon *d) {
                          * dies with us (PDEATHSIG) and is redone at start. */
                         answer_waiters(j, true);
                         job_sandbox_unwatch(j);
-                        if (j->cleanup_source)
-                                sd_event_source_disable_unref(j->cleanup_source);
+                        j->cleanup_source = sd_event_source_disable_unref(j->cleanup_source);
                         if (j->cleanup_pid > 0) {
                                 (void) kill(j->cleanup_pid, SIGKILL);
                                 (void) waitpid(j->cleanup_pid, NULL, 0);
+                                j->cleanup_pid = 0;
                         }
                 }
+}
+
+Daemon *daemon_free(Daemon *d) {
+        if (!d)
+                return NULL;
+        daemon_shutdown(d);
         health_free(d->health);
-        listener_free(d->listener);
-        control_free(d->control);
         host_keys_done(&d->host_keys);
         authorized_keys_free(d->controller_keys);
         safe_close(d->exe_fd);

@@ -12,9 +12,30 @@
 #include "sshkeys.h"
 #include "store.h"
 
-typedef struct Control Control;
-typedef struct Listener Listener;
 typedef struct Health Health;
+
+/* The SSH listener's counters, for capacity and metrics. */
+typedef struct SshStats {
+        unsigned sessions, unauthenticated;
+        uint64_t accepted_total;
+        uint64_t rejected_startups_total, rejected_per_source_total, rejected_penalty_total;
+        uint64_t auth_failures_total, auth_successes_total;
+        uint64_t admitted_reserved_total, rejected_per_job_total;
+} SshStats;
+
+/* What the core asks of the SSH listener.  The listener (a layer above)
+ * registers it in listener_new(), so that the core never includes it and
+ * runs without it: in unit tests, and before the listener starts. */
+typedef struct SshFrontend {
+        void *userdata;
+        uint16_t (*port)(void *userdata);
+        /* Connections still authenticating or talking to the API. */
+        unsigned (*sessions_needing_main)(void *userdata);
+        void (*drain)(void *userdata, void (*done)(void *done_userdata), void *done_userdata);
+        void (*policy_changed)(void *userdata);
+        void (*terminate_job)(void *userdata, const char *job);
+        void (*stats)(void *userdata, SshStats *ret);
+} SshFrontend;
 
 /* Upper bounds of the cleanup-duration histogram, in seconds. */
 #define CLEANUP_BUCKETS 10
@@ -31,8 +52,7 @@ typedef struct Daemon {
 
         Store *store;
         Registry *registry;
-        Control *control;
-        Listener *listener;
+        const SshFrontend *ssh;            /* NULL: no SSH listener (yet) */
         Health *health;
         Enforcement enforcement;
         HostKeys host_keys;
@@ -56,13 +76,25 @@ typedef struct Daemon {
  * jobs could not reach the state dir (logged with the directory and the fix);
  * main exits with EXIT_CONFIG so that systemd does not restart in a loop. */
 #define EXIT_CONFIG 78   /* sysexits.h EX_CONFIG */
+/* The core: policy, event loop, signals, state, registry, host and
+ * controller keys.  The front ends (control.c, listener.c) are made next,
+ * by main.c, and then daemon_start() reconciles the state on disk with the
+ * system and arms the timers. */
 int daemon_new(const char *policy_path, PolicyOverride *overrides, size_t n_overrides, Daemon **ret);
+int daemon_start(Daemon *d);
+/* Tells release waiters that hostd stops and ends cleanup children (they
+ * are redone at the next start).  Before the front ends are freed: the
+ * waiters answer through them. */
+void daemon_shutdown(Daemon *d);
 Daemon *daemon_free(Daemon *d);
 static inline void daemon_freep(Daemon **d) {
         if (*d)
                 daemon_free(*d);
 }
 int daemon_run(Daemon *d);
+
+/* The SSH listener's counters; all zero without a listener. */
+void daemon_ssh_stats(Daemon *d, SshStats *ret);
 
 /* Re-reads the policy; on failure keeps the old one and returns the errors. */
 int daemon_reload(Daemon *d, char **ret_error);

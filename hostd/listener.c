@@ -12,6 +12,7 @@
 
 #include "api.h"
 #include "list.h"
+#include "login.h"
 #include "log.h"
 #include "macros.h"
 #include "metrics.h"
@@ -78,7 +79,8 @@ struct Listener {
         LocalAddresses local;
         ControllerAddress controller_addresses[CONTROLLER_ADDRESSES_MAX];
         size_t n_controller_addresses;
-        ListenerStats stats;
+        SshStats stats;
+        SshFrontend frontend;           /* registered as the daemon's d->ssh */
         void (*drained)(void *userdata); /* set while stopping */
         void *drained_userdata;
 };
@@ -126,7 +128,7 @@ static void check_drained(Listener *l) {
         }
 }
 
-void listener_stats(const Listener *l, ListenerStats *ret) {
+void listener_stats(const Listener *l, SshStats *ret) {
         *ret = l->stats;
         ret->sessions = 0;
         LIST_FOREACH(sessions, s, l->sessions)
@@ -280,58 +282,13 @@ static int send_or_kill(Session *s, json_object *o) {
         return r;
 }
 
-typedef struct AuthResult {
-        bool ok;
-        bool limit;             /* refused by MaxSessionsPerJob, not for the key */
-        bool controller;
-        const Job *job;
-        const char *reason;
-} AuthResult;
-
-static AuthResult auth_check(Listener *l, Session *s, const char *user, const char *key) {
-        Daemon *d = l->daemon;
-        const Policy *p = d->policy;
-        Job *j;
-
-        if (streq(user, p->controller_user)) {
-                /* The policy in force decides, not what was loaded at start:
-                 * a reload may have removed or moved the keys file. */
-                if (!p->controller_keys) {
-                        d->controller_keys = authorized_keys_free(d->controller_keys);
-                        return (AuthResult) { .reason = "no controller keys are configured ([SSH] ControllerKeys=)" };
-                }
-                if (authorized_keys_refresh(&d->controller_keys, p->controller_keys) < 0 && !d->controller_keys)
-                        return (AuthResult) { .reason = "the controller keys file cannot be read" };
-                if (!authorized_keys_contains(d->controller_keys, key))
-                        return (AuthResult) { .reason = "key is not in the controller keys" };
-                if (p->controller_sources && p->controller_sources[0] && !s->exempt)
-                        return (AuthResult) { .reason = "source is not in [Listen] ControllerSources" };
-                return (AuthResult) { .ok = true, .controller = true };
-        }
-        if (!job_id_is_valid(user))
-                return (AuthResult) { .reason = "no such user" };
-        j = registry_find(d->registry, user);
-        if (!j)
-                return (AuthResult) { .reason = "no such job" };
-        if (j->state != JOB_ACTIVE)
-                return (AuthResult) { .reason = j->state == JOB_RELEASED ? "job was released" : "job is being released" };
-        if (j->lease_expires <= now(CLOCK_REALTIME))
-                return (AuthResult) { .reason = "job lease expired" };
-        if (!j->public_key || !streq(j->public_key, key))
-                return (AuthResult) { .reason = "key is not this job's key" };
-        /* Fail closed: no session outside the job's sandbox. */
-        if (j->anchor_pid <= 0 || j->sandbox_pidfd < 0)
-                return (AuthResult) { .reason = "the job has no sandbox" };
-        return (AuthResult) { .ok = true, .job = j };
-}
-
 static void handle_auth(Session *s, json_object *m) {
         Listener *l = s->listener;
         const char *user = session_get_string(m, "user", 64), *key = session_get_string(m, "key", 16384);
         char message[256] = "";
         json_object *reply;
-        AuthResult a;
-        bool final;
+        LoginDecision a;
+        bool final, limit = false;
 
         if (!user || !key || session_get_bool(m, "final", &final) < 0 || s->authenticated) {
                 session_kill(s, "malformed auth message");
@@ -344,7 +301,7 @@ static void handle_auth(Session *s, json_object *m) {
                 session_kill(s, "it was admitted to a reserved controller slot (ControllerStartups) but logs in as another user");
                 return;
         }
-        a = auth_check(l, s, user, key);
+        a = login_check(l->daemon, user, key, s->exempt);
         if (a.ok && a.job) {
                 unsigned n = count_job_sessions(l, a.job->id), max = l->daemon->policy->max_sessions_per_job;
 
@@ -360,7 +317,8 @@ static void handle_auth(Session *s, json_object *m) {
                                         s->source, n, max);
                         s->limit_logged = true;
                         l->stats.rejected_per_job_total++;
-                        a = (AuthResult) { .limit = true };
+                        a = (LoginDecision) {};
+                        limit = true;
                 }
         }
         reply = json_object_new_object();
@@ -387,7 +345,7 @@ static void handle_auth(Session *s, json_object *m) {
         }
         if (message[0])
                 json_add_string(reply, "message", message);
-        if (!a.ok && !a.limit) {
+        if (!a.ok && !limit) {
                 /* A refused probe counts as much as a refused signature: a
                  * client trying keys is what MaxAuthTries and penalties are for. */
                 l->stats.auth_failures_total++;
@@ -731,6 +689,26 @@ static int open_socket(const Policy *p, int *ret) {
         return 0;
 }
 
+/* The core's view of us (SshFrontend in daemon.h). */
+static uint16_t frontend_port(void *userdata) {
+        return listener_port(userdata);
+}
+static unsigned frontend_sessions_needing_main(void *userdata) {
+        return listener_sessions_needing_main(userdata);
+}
+static void frontend_drain(void *userdata, void (*done)(void *done_userdata), void *done_userdata) {
+        listener_drain(userdata, done, done_userdata);
+}
+static void frontend_policy_changed(void *userdata) {
+        listener_policy_changed(userdata);
+}
+static void frontend_terminate_job(void *userdata, const char *job) {
+        listener_terminate_job(userdata, job);
+}
+static void frontend_stats(void *userdata, SshStats *ret) {
+        listener_stats(userdata, ret);
+}
+
 int listener_new(Daemon *d, Listener **ret) {
         Listener *l;
         int n, r;
@@ -781,6 +759,16 @@ int listener_new(Daemon *d, Listener **ret) {
                         return r;
                 }
         }
+        l->frontend = (SshFrontend) {
+                .userdata = l,
+                .port = frontend_port,
+                .sessions_needing_main = frontend_sessions_needing_main,
+                .drain = frontend_drain,
+                .policy_changed = frontend_policy_changed,
+                .terminate_job = frontend_terminate_job,
+                .stats = frontend_stats,
+        };
+        d->ssh = &l->frontend;
         *ret = l;
         return 0;
 }
@@ -821,6 +809,8 @@ void listener_terminate_job(Listener *l, const char *job) {
 Listener *listener_free(Listener *l) {
         if (!l)
                 return NULL;
+        if (l->daemon->ssh == &l->frontend)
+                l->daemon->ssh = NULL;
         /* Established sessions outlive a restart of hostd: monitors see their
          * socket to us close and carry on; unauthenticated ones give up. */
         while (l->sessions)
@@ -832,33 +822,4 @@ Listener *listener_free(Listener *l) {
         free(l->penalties);
         free(l);
         return NULL;
-}
-
-void listener_metrics(const Listener *l, FILE *f) {
-        ListenerStats ls = {};
-
-        if (l)
-                listener_stats(l, &ls);
-        metrics_family(f, "hostd_ssh_sessions", "gauge", "SSH connections open now, by authentication state.");
-        fprintf(f, "hostd_ssh_sessions{state=\"authenticated\"} %u\n", ls.sessions - ls.unauthenticated);
-        fprintf(f, "hostd_ssh_sessions{state=\"unauthenticated\"} %u\n", ls.unauthenticated);
-        metrics_family(f, "hostd_ssh_connections_total", "counter", "SSH connections accepted by the listener.");
-        fprintf(f, "hostd_ssh_connections_total %llu\n", (unsigned long long) ls.accepted_total);
-        metrics_family(f, "hostd_ssh_rejected_total", "counter", "SSH connections closed before any SSH byte, by reason.");
-        fprintf(f, "hostd_ssh_rejected_total{reason=\"max-startups\"} %llu\n",
-                (unsigned long long) ls.rejected_startups_total);
-        fprintf(f, "hostd_ssh_rejected_total{reason=\"per-source-max-startups\"} %llu\n",
-                (unsigned long long) ls.rejected_per_source_total);
-        fprintf(f, "hostd_ssh_rejected_total{reason=\"penalty\"} %llu\n",
-                (unsigned long long) ls.rejected_penalty_total);
-        metrics_family(f, "hostd_ssh_authentications_total", "counter", "Completed SSH authentication decisions, by result.");
-        fprintf(f, "hostd_ssh_authentications_total{result=\"success\"} %llu\n",
-                (unsigned long long) ls.auth_successes_total);
-        fprintf(f, "hostd_ssh_authentications_total{result=\"failure\"} %llu\n",
-                (unsigned long long) ls.auth_failures_total);
-        fprintf(f, "hostd_ssh_authentications_total{result=\"max-sessions-per-job\"} %llu\n",
-                (unsigned long long) ls.rejected_per_job_total);
-        metrics_family(f, "hostd_ssh_controller_reserved_total", "counter",
-               "SSH connections admitted to a slot reserved for the controller (ControllerStartups).");
-        fprintf(f, "hostd_ssh_controller_reserved_total %llu\n", (unsigned long long) ls.admitted_reserved_total);
 }

@@ -15,8 +15,12 @@
 
 typedef struct Listener Listener;
 
+/* Registers itself as d->ssh (daemon.h) until freed. */
 int listener_new(Daemon *d, Listener **ret);
 Listener *listener_free(Listener *l);
+static inline void listener_freep(Listener **l) {
+        listener_free(*l);
+}
 
 /* The port clients reach us on: the listening socket's own, which is the
  * one systemd chose under socket activation. */
@@ -37,13 +41,4 @@ void listener_policy_changed(Listener *l);
 /* Ends every SSH session of a job (its release started). */
 void listener_terminate_job(Listener *l, const char *job);
 
-typedef struct ListenerStats {
-        unsigned sessions, unauthenticated;
-        uint64_t accepted_total;
-        uint64_t rejected_startups_total, rejected_per_source_total, rejected_penalty_total;
-        uint64_t auth_failures_total, auth_successes_total;
-        uint64_t admitted_reserved_total, rejected_per_job_total;
-} ListenerStats;
-void listener_stats(const Listener *l, ListenerStats *ret);
-/* Its metrics families (metrics.c); l may be NULL (all zero). */
-void listener_metrics(const Listener *l, FILE *f);
+void listener_stats(const Listener *l, SshStats *ret);

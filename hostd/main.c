@@ -3,7 +3,9 @@
 #include <signal.h>
 #include <stdio.h>
 
+#include "control.h"
 #include "daemon.h"
+#include "listener.h"
 #include "log.h"
 #include "macros.h"
 #include "session.h"
@@ -73,6 +75,8 @@ int main(int argc, char *argv[]) {
         const char *policy = NULL;
         LogTarget target = LOG_TARGET_AUTO;
         _cleanup_(daemon_freep) Daemon *d = NULL;
+        _cleanup_(control_freep) Control *control = NULL;
+        _cleanup_(listener_freep) Listener *listener = NULL;
         int c, r;
 
         /* Each SSH connection runs this binary again as its session monitor. */
@@ -155,12 +159,22 @@ int main(int argc, char *argv[]) {
 
         signal(SIGPIPE, SIG_IGN);
 
+        /* The core first; then its front ends, the control socket and the
+         * SSH listener, which are freed before it (reverse order). */
         r = daemon_new(policy, overrides, n, &d);
+        if (r >= 0)
+                r = control_new(d, d->policy->control_socket, d->policy->control_group, &control);
+        if (r >= 0)
+                r = listener_new(d, &listener);
+        if (r >= 0)
+                r = daemon_start(d);
         if (r == -ENOTRECOVERABLE)
                 return EXIT_CONFIG;   /* hostd.service: RestartPreventExitStatus= */
         if (r < 0)
                 return 1;
         r = daemon_run(d);
+        /* Release waiters are answered through the front ends. */
+        daemon_shutdown(d);
         log_info("hostd stopped");
         return r < 0 ? 1 : 0;
 }

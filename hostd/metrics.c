@@ -8,7 +8,6 @@
 #include "daemon.h"
 #include "health.h"
 #include "job-sandbox.h"
-#include "listener.h"
 #include "macros.h"
 
 const double cleanup_bucket_bounds[CLEANUP_BUCKETS] = { 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300 };
@@ -19,6 +18,35 @@ void metrics_family(FILE *f, const char *name, const char *type, const char *hel
 
 /* The daemon's own families and, in a fixed order, each subsystem's
  * (its *_metrics() hook). */
+/* The SSH listener's families; all zero without a listener. */
+static void ssh_metrics(Daemon *d, FILE *f) {
+        SshStats ls;
+
+        daemon_ssh_stats(d, &ls);
+        metrics_family(f, "hostd_ssh_sessions", "gauge", "SSH connections open now, by authentication state.");
+        fprintf(f, "hostd_ssh_sessions{state=\"authenticated\"} %u\n", ls.sessions - ls.unauthenticated);
+        fprintf(f, "hostd_ssh_sessions{state=\"unauthenticated\"} %u\n", ls.unauthenticated);
+        metrics_family(f, "hostd_ssh_connections_total", "counter", "SSH connections accepted by the listener.");
+        fprintf(f, "hostd_ssh_connections_total %llu\n", (unsigned long long) ls.accepted_total);
+        metrics_family(f, "hostd_ssh_rejected_total", "counter", "SSH connections closed before any SSH byte, by reason.");
+        fprintf(f, "hostd_ssh_rejected_total{reason=\"max-startups\"} %llu\n",
+                (unsigned long long) ls.rejected_startups_total);
+        fprintf(f, "hostd_ssh_rejected_total{reason=\"per-source-max-startups\"} %llu\n",
+                (unsigned long long) ls.rejected_per_source_total);
+        fprintf(f, "hostd_ssh_rejected_total{reason=\"penalty\"} %llu\n",
+                (unsigned long long) ls.rejected_penalty_total);
+        metrics_family(f, "hostd_ssh_authentications_total", "counter", "Completed SSH authentication decisions, by result.");
+        fprintf(f, "hostd_ssh_authentications_total{result=\"success\"} %llu\n",
+                (unsigned long long) ls.auth_successes_total);
+        fprintf(f, "hostd_ssh_authentications_total{result=\"failure\"} %llu\n",
+                (unsigned long long) ls.auth_failures_total);
+        fprintf(f, "hostd_ssh_authentications_total{result=\"max-sessions-per-job\"} %llu\n",
+                (unsigned long long) ls.rejected_per_job_total);
+        metrics_family(f, "hostd_ssh_controller_reserved_total", "counter",
+               "SSH connections admitted to a slot reserved for the controller (ControllerStartups).");
+        fprintf(f, "hostd_ssh_controller_reserved_total %llu\n", (unsigned long long) ls.admitted_reserved_total);
+}
+
 int metrics_render(Daemon *d, char **ret) {
         _cleanup_free_ char *buf = NULL;
         Registry *r = d->registry;
@@ -43,7 +71,7 @@ int metrics_render(Daemon *d, char **ret) {
         fprintf(f, "hostd_policy_reloads_total{result=\"ok\"} %llu\n", (unsigned long long) d->reloads_total);
         fprintf(f, "hostd_policy_reloads_total{result=\"failed\"} %llu\n", (unsigned long long) d->reload_failures_total);
 
-        listener_metrics(d->listener, f);
+        ssh_metrics(d, f);
         health_metrics(d->health, f);
 
         /* Per active job, where this host can measure it (capacity's

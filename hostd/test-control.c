@@ -103,6 +103,7 @@ static void test_parse(void) {
 
 int main(void) {
         _cleanup_(daemon_freep) Daemon *d = NULL;
+        Control *control = NULL;
         const char *req = "{\"apiVersion\":\"hostd/v1\",\"argv\":[\"capacity\"]}\n";
         char *a, *big;
         sigset_t mask;
@@ -116,7 +117,8 @@ int main(void) {
         if (!mkdtemp(dir))
                 return 1;
         snprintf(sock, sizeof(sock), "%s/control.sock", dir);
-        if (test_daemon_new(dir, &d) < 0)
+        if (test_daemon_new(dir, &d) < 0 ||
+            control_new(d, d->policy->control_socket, d->policy->control_group, &control) < 0)
                 return 1;
 
         test_parse();
@@ -154,7 +156,7 @@ int main(void) {
         a = exchange(d, req, strlen(req), 0);
         CHECK_STR_CONTAINS(a, "\"slots\"");
 
-
+        control = control_free(control);
         d = daemon_free(d);
         {
                 struct stat st;

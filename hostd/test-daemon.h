@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #pragma once
 
-/* A real daemon for unit tests: state, control socket and SSH port all
- * private to the test, so tests run in parallel. */
+/* A real daemon core for unit tests, without its front ends: no SSH
+ * listener and no control socket unless a test makes one (test-control.c).
+ * State dir, control socket path and SSH port are private to the test, so
+ * tests run in parallel. */
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -29,9 +31,10 @@ static inline unsigned test_free_port(void) {
         return port;
 }
 
-static inline int test_daemon_new(const char *dir, Daemon **ret) {
+/* extra: more policy overrides (at most 4), which must outlive the daemon. */
+static inline int test_daemon_new_with(const char *dir, const PolicyOverride *extra, size_t n_extra, Daemon **ret) {
         static char sock[108], port[16];
-        static PolicyOverride ov[4];
+        static PolicyOverride ov[8];
 
         chmod(dir, 0755);
         snprintf(sock, sizeof(sock), "%s/control.sock", dir);
@@ -40,5 +43,23 @@ static inline int test_daemon_new(const char *dir, Daemon **ret) {
         ov[1] = (PolicyOverride) { "Control", "Socket", sock, "test" };
         ov[2] = (PolicyOverride) { "Listen", "Address", "127.0.0.1", "test" };
         ov[3] = (PolicyOverride) { "Listen", "Port", port, "test" };
-        return daemon_new(NULL, ov, 4, ret);
+        Daemon *d;
+        int r;
+
+        for (size_t i = 0; i < n_extra && i < 4; i++)
+                ov[4 + i] = extra[i];
+        r = daemon_new(NULL, ov, 4 + (n_extra < 4 ? n_extra : 4), &d);
+        if (r < 0)
+                return r;
+        r = daemon_start(d);
+        if (r < 0) {
+                daemon_free(d);
+                return r;
+        }
+        *ret = d;
+        return 0;
+}
+
+static inline int test_daemon_new(const char *dir, Daemon **ret) {
+        return test_daemon_new_with(dir, NULL, 0, ret);
 }
