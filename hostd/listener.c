@@ -11,6 +11,7 @@
 #include <systemd/sd-daemon.h>
 
 #include "api.h"
+#include "fork-util.h"
 #include "list.h"
 #include "log.h"
 #include "macros.h"
@@ -553,18 +554,16 @@ static int spawn_monitor(Listener *l, int cfd, const char *source, const char *b
 
         if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) < 0)
                 return negative_errno();
-        pid = fork();
+        pid = safe_fork(NULL, FORK_UNBLOCK_SIGNALS);
         if (pid < 0) {
-                r = negative_errno();
                 close(sp[0]);
                 close(sp[1]);
-                return r;
+                return pid;
         }
         if (pid == 0) {
                 static char *const argv[] = { (char *) "hostd-session", NULL };
                 char *envp[4];
                 size_t n = 0;
-                sigset_t none;
 
                 /* A fresh image per connection: new ASLR layout, nothing of the
                  * main process's memory (registry, policy) in reach. */
@@ -572,8 +571,6 @@ static int spawn_monitor(Listener *l, int cfd, const char *source, const char *b
                 if (dup2(cfd, 3) < 0 || dup2(sp[1], 4) < 0 || dup3(l->daemon->exe_fd, 5, O_CLOEXEC) < 0)
                         _exit(127);
                 close_range(6, ~0U, 0);
-                sigemptyset(&none);
-                sigprocmask(SIG_SETMASK, &none, NULL);
                 if (getenv("JOURNAL_STREAM"))
                         envp[n++] = strdupa(getenv("JOURNAL_STREAM") - strlen("JOURNAL_STREAM="));
                 if (getenv("HOSTD_LOG_LEVEL"))

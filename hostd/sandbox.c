@@ -18,6 +18,7 @@
 #include <sys/wait.h>
 
 #include "fileio.h"
+#include "fork-util.h"
 #include "parse-util.h"
 #include "job-disk.h"
 #include "log.h"
@@ -577,7 +578,9 @@ static _noreturn_ void setup_child(const SandboxSpec *s, int sock) {
                 flags |= CLONE_NEWNET;
 
         /* The anchor is forked before the pid namespace exists, so that it
-         * stays in ours, out of the job's sight. */
+         * stays in ours, out of the job's sight.  Plain fork()s here and
+         * for the init: both block every signal themselves, and neither
+         * wants a death signal (they outlive this child by design). */
         if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, anchor_sync) < 0)
                 child_fail(sock, "socketpair failed");
         anchor = fork();
@@ -678,19 +681,14 @@ int sandbox_create(const SandboxSpec *s, Sandbox *ret) {
         *ret = (Sandbox) { .pidfd = -1, .disk_fd = -1 };
         if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) < 0)
                 return negative_errno();
-        child = fork();
+        child = safe_fork(NULL, FORK_UNBLOCK_SIGNALS);
         if (child < 0) {
-                r = negative_errno();
                 close(sp[0]);
                 close(sp[1]);
-                return r;
+                return child;
         }
         if (child == 0) {
-                sigset_t none;
-
                 close(sp[0]);
-                sigemptyset(&none);
-                sigprocmask(SIG_SETMASK, &none, NULL);
                 setup_child(s, sp[1]);
         }
         close(sp[1]);
