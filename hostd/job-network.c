@@ -160,7 +160,7 @@ static int pasta_open(pid_t pid, const char *job_id, ino_t userns) {
         r = read_file_at(AT_FDCWD, path, PROC_FILE_MAX, false, &cmdline, &size);
         if (r < 0)
                 return r;
-        snprintf(suffix, sizeof(suffix), "/jobs/%s/" JOB_NETWORK_PID_FILE, job_id);
+        (void) job_path(suffix, sizeof(suffix), "", job_id, JOB_NETWORK_PID_FILE);
         for (size_t i = 0; i < size;) {
                 const char *arg = cmdline + i;
                 size_t l = strnlen(arg, size - i);

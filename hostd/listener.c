@@ -372,7 +372,7 @@ static void handle_auth(Session *s, json_object *m) {
 
                 json_add_string(reply, "kind", a.controller ? "controller" : "job");
                 if (a.job) {
-                        snprintf(home, sizeof(home), "%s/jobs/%s/home", l->daemon->store->path, a.job->id);
+                        (void) job_path(home, sizeof(home), l->daemon->store->path, a.job->id, "home");
                         json_add_string(reply, "job", a.job->id);
                         json_add_int(reply, "uid", a.job->uid_base);
                         json_add_string(reply, "home", home);
