@@ -9,6 +9,7 @@
 
 #include "api.h"
 #include "fileio.h"
+#include "list.h"
 #include "log.h"
 #include "macros.h"
 
@@ -26,7 +27,7 @@ struct Control {
 
 struct Conn {
         Control *control;
-        Conn *next, *prev;
+        LIST_FIELDS(Conn, conns);
         int fd;
         sd_event_source *io_source, *timer_source;
         char *in;
@@ -43,12 +44,7 @@ struct Conn {
 static void conn_free(Conn *c) {
         Control *ctl = c->control;
 
-        if (c->prev)
-                c->prev->next = c->next;
-        else
-                ctl->conns = c->next;
-        if (c->next)
-                c->next->prev = c->prev;
+        LIST_REMOVE(conns, ctl->conns, c);
         ctl->n_conns--;
         sd_event_source_disable_unref(c->io_source);
         sd_event_source_disable_unref(c->timer_source);
@@ -312,10 +308,7 @@ static int control_accept(sd_event_source *s, int fd, uint32_t revents, void *us
         }
         c->control = ctl;
         c->fd = cfd;
-        c->next = ctl->conns;
-        if (c->next)
-                c->next->prev = c;
-        ctl->conns = c;
+        LIST_PREPEND(conns, ctl->conns, c);
         ctl->n_conns++;
 
         r = sd_event_add_io(sd_event_source_get_event(s), &c->io_source, cfd, EPOLLIN, conn_io, c);

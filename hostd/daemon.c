@@ -16,6 +16,7 @@
 #include "fork-util.h"
 #include "health.h"
 #include "job-network.h"
+#include "list.h"
 #include "log.h"
 #include "macros.h"
 #include "listener.h"
@@ -25,13 +26,12 @@
 struct ReleaseWaiter {
         ReleaseDoneFn fn;
         void *userdata;
-        ReleaseWaiter *next;
+        LIST_FIELDS(ReleaseWaiter, waiters);
 };
 
 static void answer_waiters(Job *j, bool stopping) {
         while (j->waiters) {
-                ReleaseWaiter *w = j->waiters;
-                j->waiters = w->next;
+                ReleaseWaiter *w = LIST_REMOVE(waiters, j->waiters, j->waiters);
                 w->fn(w->userdata, stopping ? NULL : j);
                 free(w);
         }
@@ -181,8 +181,8 @@ int daemon_release_job(Daemon *d, Job *j, JobEnd why, ReleaseDoneFn done, void *
                 ReleaseWaiter *w = malloc(sizeof(ReleaseWaiter));
                 if (!w)
                         return -ENOMEM;
-                *w = (ReleaseWaiter) { done, userdata, j->waiters };
-                j->waiters = w;
+                *w = (ReleaseWaiter) { .fn = done, .userdata = userdata };
+                LIST_PREPEND(waiters, j->waiters, w);
         }
         if (j->cleanup_pid == 0) {
                 /* Its SSH sessions end first, so nothing starts new processes. */
