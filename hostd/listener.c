@@ -548,18 +548,16 @@ static void format_endpoint(const struct sockaddr_storage *sa, char *buf, size_t
 }
 
 static int spawn_monitor(Listener *l, int cfd, const char *source, const char *bucket, bool exempt, bool reserved) {
+        _cleanup_close_pair_ int sp[2] = { -1, -1 };
         Session *s;
-        int sp[2], r;
+        int r;
         pid_t pid;
 
         if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) < 0)
                 return negative_errno();
         pid = safe_fork(NULL, FORK_UNBLOCK_SIGNALS);
-        if (pid < 0) {
-                close(sp[0]);
-                close(sp[1]);
+        if (pid < 0)
                 return pid;
-        }
         if (pid == 0) {
                 static char *const argv[] = { (char *) "hostd-session", NULL };
                 char *envp[4];
@@ -579,18 +577,17 @@ static int spawn_monitor(Listener *l, int cfd, const char *source, const char *b
                 fexecve(5, argv, envp);
                 _exit(127);
         }
-        close(sp[1]);
+        sp[1] = safe_close(sp[1]);
 
         s = calloc(1, sizeof(Session));
         if (!s) {
-                close(sp[0]);
                 (void) kill(pid, SIGKILL);
                 return -ENOMEM;
         }
         s->listener = l;
         s->serial = ++l->next_serial;
         s->pid = pid;
-        s->fd = sp[0];
+        s->fd = TAKE_FD(sp[0]);
         s->exempt = exempt;
         s->reserved = reserved;
         snprintf(s->source, sizeof(s->source), "%s", source);

@@ -670,8 +670,9 @@ static bool has_child(pid_t pid, pid_t child) {
 
 int sandbox_create(const SandboxSpec *s, Sandbox *ret) {
         _cleanup_close_ int disk_fd = -1;
+        _cleanup_close_pair_ int sp[2] = { -1, -1 };
         json_object *o = NULL;
-        int sp[2], fds[SESSION_MSG_FDS_MAX];
+        int fds[SESSION_MSG_FDS_MAX];
         size_t n_fds = 0;
         pid_t child, init = 0, anchor = 0;
         bool ready = false;
@@ -682,16 +683,13 @@ int sandbox_create(const SandboxSpec *s, Sandbox *ret) {
         if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) < 0)
                 return negative_errno();
         child = safe_fork(NULL, FORK_UNBLOCK_SIGNALS);
-        if (child < 0) {
-                close(sp[0]);
-                close(sp[1]);
+        if (child < 0)
                 return child;
-        }
         if (child == 0) {
                 close(sp[0]);
                 setup_child(s, sp[1]);
         }
-        close(sp[1]);
+        sp[1] = safe_close(sp[1]);
 
         /* map-me → mapped, then init (+ disk fd) and anchor-ready in either
          * order (they come from two processes), or an error. */
@@ -743,7 +741,7 @@ int sandbox_create(const SandboxSpec *s, Sandbox *ret) {
         }
         json_object_put(o);
         o = NULL;
-        close(sp[0]);
+        sp[0] = safe_close(sp[0]);
         (void) waitpid(child, NULL, 0);
 
         ret->pidfd = pidfd_open_(anchor);
@@ -758,7 +756,7 @@ int sandbox_create(const SandboxSpec *s, Sandbox *ret) {
 
 fail:
         json_object_put(o);
-        close(sp[0]);
+        sp[0] = safe_close(sp[0]);
         (void) kill(child, SIGKILL);
         /* Killing PID 1 of a pid namespace kills everything in it; the
          * anchor is outside it. Both are ours to reap once the setup child
