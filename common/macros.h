@@ -85,6 +85,15 @@ static inline int safe_close(int fd) {
         return -1;
 }
 
+/* Both ends of a pipe or socketpair, e.g. on the error paths after
+ * socketpair(): _cleanup_close_pair_ int sp[2] = { -1, -1 };  An end
+ * handed on is taken with TAKE_FD(), one closed early set to -1. */
+static inline void close_pairp(int (*p)[2]) {
+        (*p)[0] = safe_close((*p)[0]);
+        (*p)[1] = safe_close((*p)[1]);
+}
+#define _cleanup_close_pair_ _cleanup_(close_pairp)
+
 /* Take ownership out of a _cleanup_ variable. */
 #define TAKE_PTR(p)                              \
         ({                                       \

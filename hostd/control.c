@@ -9,6 +9,7 @@
 
 #include "api.h"
 #include "fileio.h"
+#include "list.h"
 #include "log.h"
 #include "macros.h"
 
@@ -26,7 +27,7 @@ struct Control {
 
 struct Conn {
         Control *control;
-        Conn *next, *prev;
+        LIST_FIELDS(Conn, conns);
         int fd;
         sd_event_source *io_source, *timer_source;
         char *in;
@@ -43,12 +44,7 @@ struct Conn {
 static void conn_free(Conn *c) {
         Control *ctl = c->control;
 
-        if (c->prev)
-                c->prev->next = c->next;
-        else
-                ctl->conns = c->next;
-        if (c->next)
-                c->next->prev = c->prev;
+        LIST_REMOVE(conns, ctl->conns, c);
         ctl->n_conns--;
         sd_event_source_disable_unref(c->io_source);
         sd_event_source_disable_unref(c->timer_source);
@@ -312,10 +308,7 @@ static int control_accept(sd_event_source *s, int fd, uint32_t revents, void *us
         }
         c->control = ctl;
         c->fd = cfd;
-        c->next = ctl->conns;
-        if (c->next)
-                c->next->prev = c;
-        ctl->conns = c;
+        LIST_PREPEND(conns, ctl->conns, c);
         ctl->n_conns++;
 
         r = sd_event_add_io(sd_event_source_get_event(s), &c->io_source, cfd, EPOLLIN, conn_io, c);
@@ -366,8 +359,8 @@ static int prepare_path(const char *path) {
 
 int control_new(Daemon *d, const char *path, const char *group, Control **ret) {
         struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        _cleanup_(control_freep) Control *ctl = NULL;
         _cleanup_free_ char *dir = NULL;
-        Control *ctl;
         char *slash;
         int r;
 
@@ -382,18 +375,14 @@ int control_new(Daemon *d, const char *path, const char *group, Control **ret) {
         ctl->gid = (gid_t) -1;
         ctl->path = strdup(path);
         dir = strdup(path);
-        if (!ctl->path || !dir) {
-                control_free(ctl);
+        if (!ctl->path || !dir)
                 return -ENOMEM;
-        }
 
         if (group) {
                 struct group *g = getgrnam(group);
-                if (!g) {
-                        control_free(ctl);
+                if (!g)
                         return log_error_errno(ENOENT, "Control group '%s' does not exist; create it (groupadd %s) or "
                                                "clear [Control] Group= to allow root only", group, group);
-                }
                 ctl->gid = g->gr_gid;
         }
 
@@ -401,23 +390,16 @@ int control_new(Daemon *d, const char *path, const char *group, Control **ret) {
         if (slash && slash != dir) {
                 *slash = 0;
                 r = mkdir_parents_safe(dir, 0755);
-                if (r < 0) {
-                        control_free(ctl);
+                if (r < 0)
                         return log_error_errno(r, "Cannot create %s: %m", dir);
-                }
         }
         r = prepare_path(path);
-        if (r < 0) {
-                control_free(ctl);
+        if (r < 0)
                 return r;
-        }
 
         ctl->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-        if (ctl->fd < 0) {
-                r = negative_errno();
-                control_free(ctl);
-                return r;
-        }
+        if (ctl->fd < 0)
+                return negative_errno();
         strncpy(sa.sun_path, path, sizeof(sa.sun_path) - 1);
         /* Bind with a umask that keeps the socket private until its final
          * owner and mode are set: no window where anyone may connect. */
@@ -426,27 +408,16 @@ int control_new(Daemon *d, const char *path, const char *group, Control **ret) {
                 r = bind(ctl->fd, (struct sockaddr *) &sa, sizeof(sa));
                 umask(old);
         }
-        if (r < 0) {
-                r = log_error_errno(errno, "Cannot bind control socket %s: %m", path);
-                control_free(ctl);
-                return r;
-        }
-        if (ctl->gid != (gid_t) -1 && (chown(path, 0, ctl->gid) < 0 || chmod(path, 0660) < 0)) {
-                r = log_error_errno(errno, "Cannot set owner/mode of %s: %m", path);
-                control_free(ctl);
-                return r;
-        }
-        if (listen(ctl->fd, 64) < 0) {
-                r = negative_errno();
-                control_free(ctl);
-                return r;
-        }
+        if (r < 0)
+                return log_error_errno(errno, "Cannot bind control socket %s: %m", path);
+        if (ctl->gid != (gid_t) -1 && (chown(path, 0, ctl->gid) < 0 || chmod(path, 0660) < 0))
+                return log_error_errno(errno, "Cannot set owner/mode of %s: %m", path);
+        if (listen(ctl->fd, 64) < 0)
+                return negative_errno();
         r = sd_event_add_io(d->event, &ctl->accept_source, ctl->fd, EPOLLIN, control_accept, ctl);
-        if (r < 0) {
-                control_free(ctl);
+        if (r < 0)
                 return r;
-        }
-        *ret = ctl;
+        *ret = TAKE_PTR(ctl);
         return 0;
 }
 

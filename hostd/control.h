@@ -6,6 +6,7 @@
  * then close.  Peers are authorised by SO_PEERCRED/SO_PEERGROUPS. */
 
 #include "daemon.h"
+#include "macros.h"
 
 #define CONTROL_REQUEST_MAX (64 * 1024)
 #define CONTROL_CONNECTIONS_MAX 64
@@ -16,9 +17,7 @@ typedef struct Control Control;
 
 int control_new(Daemon *d, const char *path, const char *group, Control **ret);
 Control *control_free(Control *c);
-static inline void control_freep(Control **c) {
-        control_free(*c);
-}
+DEFINE_TRIVIAL_CLEANUP_FUNC(Control *, control_free);
 
 /* Parses a request body; on failure returns an error answer in *ret_error. */
 int control_parse_request(const char *text, size_t size, char ***ret_argv, size_t *ret_argc, json_object **ret_error);

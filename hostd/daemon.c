@@ -12,8 +12,10 @@
 #include "capacity.h"
 #include "cgroup-kill.h"
 #include "fileio.h"
+#include "fork-util.h"
 #include "health.h"
 #include "job-network.h"
+#include "list.h"
 #include "log.h"
 #include "macros.h"
 #include "reclaim.h"
@@ -22,13 +24,12 @@
 struct ReleaseWaiter {
         ReleaseDoneFn fn;
         void *userdata;
-        ReleaseWaiter *next;
+        LIST_FIELDS(ReleaseWaiter, waiters);
 };
 
 static void answer_waiters(Job *j, bool stopping) {
         while (j->waiters) {
-                ReleaseWaiter *w = j->waiters;
-                j->waiters = w->next;
+                ReleaseWaiter *w = LIST_REMOVE(waiters, j->waiters, j->waiters);
                 w->fn(w->userdata, stopping ? NULL : j);
                 free(w);
         }
@@ -127,24 +128,17 @@ static int start_cleanup(Daemon *d, Job *j) {
 
         /* Our descriptors of the job's disk would keep it mounted. */
         job_sandbox_release_fds(j);
-        pid = fork();
+        /* If hostd dies, stop: the restarted hostd redoes the cleanup.  Keep
+         * only the jobs dir: other jobs' disk descriptors would pin their
+         * filesystems for as long as we run. */
+        pid = safe_fork_full(NULL, FORK_DEATHSIG_SIGKILL | FORK_UNBLOCK_SIGNALS | FORK_CLOSE_ALL_FDS,
+                             &d->store->jobs_fd, 1);
         if (pid < 0)
-                return negative_errno();
+                return pid;
         if (pid == 0) {
-                sigset_t all;
-
-                /* If hostd dies, stop: the restarted hostd redoes the cleanup. */
-                (void) prctl(PR_SET_PDEATHSIG, SIGKILL);
-                sigemptyset(&all);
-                sigprocmask(SIG_SETMASK, &all, NULL);
-                /* Keep only the jobs dir: other jobs' disk descriptors would
-                 * pin their filesystems for as long as we run. */
-                if (dup3(d->store->jobs_fd, 3, O_CLOEXEC) < 0)
-                        _exit(EBADF);
-                close_range(4, ~0U, 0);
-                r = job_sandbox_destroy(&d->enforcement, d->policy, 3, j);
+                r = job_sandbox_destroy(&d->enforcement, d->policy, d->store->jobs_fd, j);
                 if (r >= 0) {
-                        r = rm_rf_at(3, j->id);
+                        r = rm_rf_at(d->store->jobs_fd, j->id);
                         if (r < 0)
                                 log_job_full_errno(LOG_ERR, r, j->id, j->owner, "Cannot remove the job's tree%s: %m",
                                                    r == -EBUSY ? " (a mount point is inside it)" : "");
@@ -185,8 +179,8 @@ int daemon_release_job(Daemon *d, Job *j, JobEnd why, ReleaseDoneFn done, void *
                 ReleaseWaiter *w = malloc(sizeof(ReleaseWaiter));
                 if (!w)
                         return -ENOMEM;
-                *w = (ReleaseWaiter) { done, userdata, j->waiters };
-                j->waiters = w;
+                *w = (ReleaseWaiter) { .fn = done, .userdata = userdata };
+                LIST_PREPEND(waiters, j->waiters, w);
         }
         if (j->cleanup_pid == 0) {
                 /* Its SSH sessions end first, so nothing starts new processes. */

@@ -9,11 +9,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
 
+#include "fork-util.h"
 #include "log.h"
 #include "macros.h"
 #include "metrics.h"
@@ -205,7 +205,6 @@ static int start_probe(Health *h) {
         const char *podman = p->health_podman ?: "podman";
         char tmp[128], store[128];
         _cleanup_close_ int out = -1;
-        sigset_t all;
         pid_t pid;
         int r;
 
@@ -228,9 +227,9 @@ static int start_probe(Health *h) {
         if (out < 0)
                 return log_warning_errno(errno, "Health: cannot create the probe's output buffer: %m");
 
-        pid = fork();
+        pid = safe_fork(NULL, FORK_DEATHSIG_SIGKILL | FORK_UNBLOCK_SIGNALS);
         if (pid < 0)
-                return log_warning_errno(errno, "Health: cannot start the podman probe: %m");
+                return log_warning_errno(pid, "Health: cannot start the podman probe: %m");
         if (pid == 0) {
                 const char *argv[] = { podman, "--root", store, "--runroot", h->runroot, "--tmpdir", tmp,
                                        "--storage-driver", "vfs", "--events-backend", "file",
@@ -239,10 +238,7 @@ static int start_probe(Health *h) {
                 char home[128];
                 int devnull;
 
-                (void) prctl(PR_SET_PDEATHSIG, SIGKILL);
                 (void) setpgid(0, 0);
-                sigemptyset(&all);
-                sigprocmask(SIG_SETMASK, &all, NULL);
                 devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
                 if (devnull < 0 || dup2(devnull, 0) < 0 || dup2(out, 1) < 0 || dup2(out, 2) < 0)
                         _exit(126);

@@ -14,7 +14,6 @@
 #include <sys/file.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
-#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/sysmacros.h>
@@ -23,6 +22,7 @@
 #include <unistd.h>
 
 #include "fileio.h"
+#include "fork-util.h"
 #include "log.h"
 #include "macros.h"
 
@@ -65,26 +65,16 @@ static const char *find_mkfs(void) {
         return NULL;
 }
 
-/* In the forked child: only async-signal-safe calls until execve(). The
- * image is passed as fd 3 and named /proc/self/fd/3, so mkfs formats the
- * very file we created, whatever happens to its name meanwhile. */
+/* In the child of safe_fork(): only async-signal-safe calls until
+ * execve().  The image is passed as fd 3 and named /proc/self/fd/3, so mkfs
+ * formats the very file we created, whatever happens to its name meanwhile. */
 _noreturn_ static void mkfs_child(const char *mkfs, int image_fd, int out_fd, char *opts) {
         int null_fd, fds[3];
-        sigset_t none;
         char *const envp[] = {
                 (char *) "PATH=/usr/sbin:/usr/bin:/sbin:/bin",
                 (char *) "LC_ALL=C",
                 NULL,
         };
-
-        /* If hostd dies, so does mkfs; the half-made image is removed at
-         * the job's cleanup. */
-        (void) prctl(PR_SET_PDEATHSIG, SIGKILL);
-        sigemptyset(&none);
-        (void) sigprocmask(SIG_SETMASK, &none, NULL);
-        /* Ignored signals stay ignored across execve(). */
-        for (int sig = 1; sig < _NSIG; sig++)
-                (void) signal(sig, SIG_DFL);
 
         null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC | O_NOCTTY);
         if (null_fd < 0)
@@ -185,9 +175,11 @@ static int run_mkfs(int image_fd, uid_t owner) {
                 out_w = p[1];
         }
 
-        pid = fork();
+        /* If hostd dies, so does mkfs; the half-made image is removed at
+         * the job's cleanup. */
+        pid = safe_fork(NULL, FORK_DEATHSIG_SIGKILL | FORK_RESET_SIGNALS);
         if (pid < 0)
-                return log_error_errno(negative_errno(), "Cannot fork for mkfs.ext4: %m");
+                return log_error_errno(pid, "Cannot fork for mkfs.ext4: %m");
         if (pid == 0)
                 mkfs_child(mkfs, image_fd, out_w, opts);
 

@@ -10,7 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
-#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -20,6 +19,7 @@
 #include <systemd/sd-event.h>
 
 #include "fileio.h"
+#include "fork-util.h"
 #include "json-util.h"
 #include "list.h"
 #include "log.h"
@@ -160,7 +160,7 @@ static int pasta_open(pid_t pid, const char *job_id, ino_t userns) {
         r = read_file_at(AT_FDCWD, path, PROC_FILE_MAX, false, &cmdline, &size);
         if (r < 0)
                 return r;
-        snprintf(suffix, sizeof(suffix), "/jobs/%s/" JOB_NETWORK_PID_FILE, job_id);
+        (void) job_path(suffix, sizeof(suffix), "", job_id, JOB_NETWORK_PID_FILE);
         for (size_t i = 0; i < size;) {
                 const char *arg = cmdline + i;
                 size_t l = strnlen(arg, size - i);
@@ -241,9 +241,10 @@ static void watch_pasta(sd_event *event, pid_t pid, const char *job) {
 
 /* ---- start ------------------------------------------------------------- */
 
-/* In the forked child: only async-signal-safe calls until execve().  The
- * namespaces are fds 3 and 4, named /proc/self/fd/N: pasta, already in
- * its final uid, could not open /proc/<anchor>/ns/ itself. */
+/* In the child of safe_fork(FORK_RESET_SIGNALS): only async-signal-safe
+ * calls until execve().  The namespaces are fds 3 and 4, named
+ * /proc/self/fd/N: pasta, already in its final uid, could not open
+ * /proc/<anchor>/ns/ itself. */
 _noreturn_ static void pasta_child(const char *pasta, int net_fd, int user_fd, int out_fd, const char *cgroup,
                                    const char *pid_file) {
         char *const envp[] = {
@@ -270,12 +271,7 @@ _noreturn_ static void pasta_child(const char *pasta, int net_fd, int user_fd, i
                 NULL,
         };
         int src[] = { -1, out_fd, out_fd, net_fd, user_fd }, tmp[ELEMENTSOF(src)];
-        sigset_t none;
 
-        sigemptyset(&none);
-        (void) sigprocmask(SIG_SETMASK, &none, NULL);
-        for (int sig = 1; sig < _NSIG; sig++)
-                (void) signal(sig, SIG_DFL);
         /* Into the job's cgroup: its CPU and memory are the job's, and it
          * lives apart from hostd's unit.  Without cgroups it stays here. */
         if (cgroup) {
@@ -414,9 +410,9 @@ static int start_pasta(sd_event *event, const Job *j, int job_fd, const char *jo
                 out_r = p[0];
                 out_w = p[1];
         }
-        pid = fork();
+        pid = safe_fork(NULL, FORK_RESET_SIGNALS);
         if (pid < 0)
-                return negative_errno();
+                return pid;
         if (pid == 0)
                 pasta_child(pasta, net, user, out_w, cgroup ? procs : NULL, pid_file);
         out_w = safe_close(out_w);

@@ -214,8 +214,9 @@ int job_sandbox_start(const JobSandboxContext *c, Job *j) {
         if (!e->sandbox)
                 return log_job_full_errno(LOG_ERR, EOPNOTSUPP, j->id, j->owner,
                                           "This host has no user namespaces: refusing to run the job unconfined");
-        snprintf(job_dir, sizeof(job_dir), "%s/jobs/%s", c->state_dir, j->id);
-        snprintf(home, sizeof(home), "%s/home", job_dir);
+        if (job_path(job_dir, sizeof(job_dir), c->state_dir, j->id, NULL) < 0 ||
+            job_path(home, sizeof(home), c->state_dir, j->id, "home") < 0)
+                return log_job_full_errno(LOG_ERR, ENAMETOOLONG, j->id, j->owner, "The job's directory: %m");
         job_fd = openat(c->jobs_fd, j->id, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         if (job_fd < 0)
                 return log_job_full_errno(LOG_ERR, errno, j->id, j->owner, "Cannot open the job's directory: %m");

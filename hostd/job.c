@@ -85,6 +85,12 @@ int job_id_generate(char ret[JOB_ID_LEN + 1]) {
         return 0;
 }
 
+int job_path(char *buf, size_t size, const char *state_dir, const char *job_id, const char *sub) {
+        int n = snprintf(buf, size, "%s/jobs/%s%s%s", state_dir, job_id, sub ? "/" : "", strempty(sub));
+
+        return n < 0 || (size_t) n >= size ? -ENAMETOOLONG : 0;
+}
+
 json_object *quota_to_json(const JobResources *q) {
         json_object *o = json_object_new_object();
 

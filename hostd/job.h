@@ -93,6 +93,12 @@ int job_new_placeholder(const char *id, const char *reason, usec_t now_usec, Job
 bool job_id_is_valid(const char *id);
 int job_id_generate(char ret[JOB_ID_LEN + 1]);
 
+/* STATE_DIR/jobs/JOB_ID, or STATE_DIR/jobs/JOB_ID/SUB if sub is not NULL,
+ * into buf: the one place that knows the layout of a job's tree.  An
+ * empty state_dir gives the suffix "/jobs/JOB_ID[/SUB]".  0, or
+ * -ENAMETOOLONG (buf holds a truncated path). */
+int job_path(char *buf, size_t size, const char *state_dir, const char *job_id, const char *sub);
+
 /* Durable form.  job_from_state_json() accepts only what job_to_state_json()
  * writes, checks every field, and returns -EPROTO for a well-formed file of
  * another version. */

@@ -11,6 +11,7 @@
 #include <systemd/sd-daemon.h>
 
 #include "api.h"
+#include "fork-util.h"
 #include "list.h"
 #include "login.h"
 #include "log.h"
@@ -329,7 +330,7 @@ static void handle_auth(Session *s, json_object *m) {
 
                 json_add_string(reply, "kind", a.controller ? "controller" : "job");
                 if (a.job) {
-                        snprintf(home, sizeof(home), "%s/jobs/%s/home", l->daemon->store->path, a.job->id);
+                        (void) job_path(home, sizeof(home), l->daemon->store->path, a.job->id, "home");
                         json_add_string(reply, "job", a.job->id);
                         json_add_int(reply, "uid", a.job->uid_base);
                         json_add_string(reply, "home", home);
@@ -505,24 +506,20 @@ static void format_endpoint(const struct sockaddr_storage *sa, char *buf, size_t
 }
 
 static int spawn_monitor(Listener *l, int cfd, const char *source, const char *bucket, bool exempt, bool reserved) {
+        _cleanup_close_pair_ int sp[2] = { -1, -1 };
         Session *s;
-        int sp[2], r;
+        int r;
         pid_t pid;
 
         if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) < 0)
                 return negative_errno();
-        pid = fork();
-        if (pid < 0) {
-                r = negative_errno();
-                close(sp[0]);
-                close(sp[1]);
-                return r;
-        }
+        pid = safe_fork(NULL, FORK_UNBLOCK_SIGNALS);
+        if (pid < 0)
+                return pid;
         if (pid == 0) {
                 static char *const argv[] = { (char *) "hostd-session", NULL };
                 char *envp[4];
                 size_t n = 0;
-                sigset_t none;
 
                 /* A fresh image per connection: new ASLR layout, nothing of the
                  * main process's memory (registry, policy) in reach. */
@@ -530,8 +527,6 @@ static int spawn_monitor(Listener *l, int cfd, const char *source, const char *b
                 if (dup2(cfd, 3) < 0 || dup2(sp[1], 4) < 0 || dup3(l->daemon->exe_fd, 5, O_CLOEXEC) < 0)
                         _exit(127);
                 close_range(6, ~0U, 0);
-                sigemptyset(&none);
-                sigprocmask(SIG_SETMASK, &none, NULL);
                 if (getenv("JOURNAL_STREAM"))
                         envp[n++] = strdupa(getenv("JOURNAL_STREAM") - strlen("JOURNAL_STREAM="));
                 if (getenv("HOSTD_LOG_LEVEL"))
@@ -540,18 +535,17 @@ static int spawn_monitor(Listener *l, int cfd, const char *source, const char *b
                 fexecve(5, argv, envp);
                 _exit(127);
         }
-        close(sp[1]);
+        sp[1] = safe_close(sp[1]);
 
         s = calloc(1, sizeof(Session));
         if (!s) {
-                close(sp[0]);
                 (void) kill(pid, SIGKILL);
                 return -ENOMEM;
         }
         s->listener = l;
         s->serial = ++l->next_serial;
         s->pid = pid;
-        s->fd = sp[0];
+        s->fd = TAKE_FD(sp[0]);
         s->exempt = exempt;
         s->reserved = reserved;
         snprintf(s->source, sizeof(s->source), "%s", source);

@@ -18,6 +18,7 @@
 #include <sys/wait.h>
 
 #include "fileio.h"
+#include "fork-util.h"
 #include "parse-util.h"
 #include "job-disk.h"
 #include "log.h"
@@ -577,7 +578,9 @@ static _noreturn_ void setup_child(const SandboxSpec *s, int sock) {
                 flags |= CLONE_NEWNET;
 
         /* The anchor is forked before the pid namespace exists, so that it
-         * stays in ours, out of the job's sight. */
+         * stays in ours, out of the job's sight.  Plain fork()s here and
+         * for the init: both block every signal themselves, and neither
+         * wants a death signal (they outlive this child by design). */
         if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, anchor_sync) < 0)
                 child_fail(sock, "socketpair failed");
         anchor = fork();
@@ -667,8 +670,9 @@ static bool has_child(pid_t pid, pid_t child) {
 
 int sandbox_create(const SandboxSpec *s, Sandbox *ret) {
         _cleanup_close_ int disk_fd = -1;
+        _cleanup_close_pair_ int sp[2] = { -1, -1 };
         json_object *o = NULL;
-        int sp[2], fds[SESSION_MSG_FDS_MAX];
+        int fds[SESSION_MSG_FDS_MAX];
         size_t n_fds = 0;
         pid_t child, init = 0, anchor = 0;
         bool ready = false;
@@ -678,22 +682,14 @@ int sandbox_create(const SandboxSpec *s, Sandbox *ret) {
         *ret = (Sandbox) { .pidfd = -1, .disk_fd = -1 };
         if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) < 0)
                 return negative_errno();
-        child = fork();
-        if (child < 0) {
-                r = negative_errno();
-                close(sp[0]);
-                close(sp[1]);
-                return r;
-        }
+        child = safe_fork(NULL, FORK_UNBLOCK_SIGNALS);
+        if (child < 0)
+                return child;
         if (child == 0) {
-                sigset_t none;
-
                 close(sp[0]);
-                sigemptyset(&none);
-                sigprocmask(SIG_SETMASK, &none, NULL);
                 setup_child(s, sp[1]);
         }
-        close(sp[1]);
+        sp[1] = safe_close(sp[1]);
 
         /* map-me → mapped, then init (+ disk fd) and anchor-ready in either
          * order (they come from two processes), or an error. */
@@ -745,7 +741,7 @@ int sandbox_create(const SandboxSpec *s, Sandbox *ret) {
         }
         json_object_put(o);
         o = NULL;
-        close(sp[0]);
+        sp[0] = safe_close(sp[0]);
         (void) waitpid(child, NULL, 0);
 
         ret->pidfd = pidfd_open_(anchor);
@@ -760,7 +756,7 @@ int sandbox_create(const SandboxSpec *s, Sandbox *ret) {
 
 fail:
         json_object_put(o);
-        close(sp[0]);
+        sp[0] = safe_close(sp[0]);
         (void) kill(child, SIGKILL);
         /* Killing PID 1 of a pid namespace kills everything in it; the
          * anchor is outside it. Both are ours to reap once the setup child

@@ -14,6 +14,7 @@
 #include <termios.h>
 
 #include "cgroup.h"
+#include "fork-util.h"
 #include "log.h"
 #include "macros.h"
 #include "podman-config.h"
@@ -681,9 +682,10 @@ int session_monitor_main(void) {
 
         if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) < 0)
                 return log_error_errno(errno, "socketpair: %m"), 1;
-        m.net_pid = fork();
+        /* The monitor's mask was empty before it blocked these. */
+        m.net_pid = safe_fork(NULL, FORK_UNBLOCK_SIGNALS);
         if (m.net_pid < 0)
-                return log_error_errno(errno, "fork: %m"), 1;
+                return log_error_errno(m.net_pid, "fork: %m"), 1;
         if (m.net_pid == 0) {
                 NetConfig nc = {
                         .client_fd = SESSION_CLIENT_FD,
@@ -697,7 +699,6 @@ int session_monitor_main(void) {
                 close(m.main_fd);
                 close(m.signal_fd);
                 close(m.timer_fd);
-                sigprocmask(SIG_UNBLOCK, &mask, NULL);
                 session_net_main(&nc);
         }
         close(sp[1]);
