@@ -17,7 +17,7 @@
 #include "log.h"
 #include "macros.h"
 #include "metrics.h"
-#include "session-proto.h"
+#include "session-messages.h"
 #include "source-bucket.h"
 #include "sshkeys.h"
 
@@ -283,18 +283,17 @@ static int send_or_kill(Session *s, json_object *o) {
         return r;
 }
 
-static void handle_auth(Session *s, json_object *m) {
+static void handle_auth(void *userdata, json_object *m) {
+        Session *s = userdata;
         Listener *l = s->listener;
-        const char *user = session_get_string(m, "user", 64), *key = session_get_string(m, "key", 16384);
+        /* Checked by the dispatch: present, within their caps, before authentication. */
+        const char *user = session_message_string(m, "user"), *key = session_message_string(m, "key");
         char message[256] = "";
         json_object *reply;
         LoginDecision a;
-        bool final, limit = false;
+        bool final = false, limit = false;
 
-        if (!user || !key || session_get_bool(m, "final", &final) < 0 || s->authenticated) {
-                session_kill(s, "malformed auth message");
-                return;
-        }
+        (void) session_message_bool(m, "final", &final);
         if (s->reserved && !streq(user, l->daemon->policy->controller_user)) {
                 /* Admitted only because it came from the controller's address. */
                 l->stats.auth_failures_total++;
@@ -322,8 +321,7 @@ static void handle_auth(Session *s, json_object *m) {
                         limit = true;
                 }
         }
-        reply = json_object_new_object();
-        json_add_string(reply, "type", "auth-reply");
+        reply = session_message_new(SESSION_MESSAGE_AUTH_REPLY);
         json_object_object_add(reply, "ok", json_object_new_boolean(a.ok));
         if (a.ok) {
                 char home[4096];
@@ -383,11 +381,10 @@ static void api_reply(void *userdata, json_object *answer) {
         Session *s = session_by_serial(c->listener, c->serial);
 
         if (s && s->fd >= 0) {
-                json_object *m = json_object_new_object();
+                json_object *m = session_message_new(SESSION_MESSAGE_API_REPLY);
                 const char *text = json_object_to_json_string_ext(answer, JSON_C_TO_STRING_PRETTY |
                                                                   JSON_C_TO_STRING_NOSLASHESCAPE);
 
-                json_add_string(m, "type", "api-reply");
                 json_add_int(m, "id", c->id);
                 json_add_string(m, "answer", text);
                 json_add_int(m, "status", api_answer_status(answer));
@@ -397,18 +394,17 @@ static void api_reply(void *userdata, json_object *answer) {
         free(c);
 }
 
-static void handle_api(Session *s, json_object *m) {
-        const char *line = session_get_string(m, "cmdline", API_ARGS_MAX * API_ARG_MAX);
+static void handle_api(void *userdata, json_object *m) {
+        Session *s = userdata;
+        /* Checked by the dispatch: the controller's, within SESSION_COMMAND_MAX. */
+        const char *line = session_message_string(m, "cmdline");
         _cleanup_strv_free_ char **argv = NULL;
         char error[256];
         size_t argc = 0;
         ApiCtx *c;
-        int64_t id;
+        int64_t id = 0;
 
-        if (!line || session_get_int(m, "id", 0, INT32_MAX, &id) < 0 || !s->authenticated || !s->controller) {
-                session_kill(s, "API request from a session that is not the controller's");
-                return;
-        }
+        (void) session_message_int(m, "id", &id);
         c = malloc(sizeof(ApiCtx));
         if (!c)
                 return;
@@ -421,10 +417,16 @@ static void handle_api(Session *s, json_object *m) {
         api_dispatch(s->listener->daemon, API_CALLER_CONTROLLER, argv, argc, api_reply, c);
 }
 
+/* What a monitor may send us. */
+static const SessionDispatch session_dispatch[] = {
+        { SESSION_MESSAGE_AUTH, SESSION_PREAUTH,    handle_auth },
+        { SESSION_MESSAGE_API,  SESSION_CONTROLLER, handle_api  },
+};
+
 static int on_session_io(sd_event_source *src, int fd, uint32_t revents, void *userdata) {
         Session *s = userdata;
+        const SessionDispatch *d;
         json_object *m = NULL;
-        const char *type;
         int r;
 
         r = session_recv(fd, &m, NULL, NULL);
@@ -440,13 +442,16 @@ static int on_session_io(sd_event_source *src, int fd, uint32_t revents, void *u
                 }
                 return 0;
         }
-        type = session_type(m);
-        if (streq_ptr(type, "auth"))
-                handle_auth(s, m);
-        else if (streq_ptr(type, "api"))
-                handle_api(s, m);
+        d = session_dispatch_lookup(session_dispatch, ELEMENTSOF(session_dispatch),
+                                    &(SessionState) { .authenticated = s->authenticated, .controller = s->controller,
+                                                      .awaiting = _SESSION_MESSAGE_INVALID },
+                                    m, &r);
+        if (d)
+                d->handler(s, m);
         else
-                session_kill(s, "unknown message from its monitor");
+                session_kill(s, r == -ENOMSG ? "unknown message from its monitor" :
+                                r == -EPERM ? "message from its monitor not allowed in the session's state" :
+                                "malformed message from its monitor");
         json_object_put(m);
         return 0;
 }
@@ -463,9 +468,8 @@ static int on_session_exit(sd_event_source *src, const siginfo_t *si, void *user
 
 static int send_config(Listener *l, Session *s) {
         const Policy *p = l->daemon->policy;
-        json_object *m = json_object_new_object(), *env = json_object_new_array();
+        json_object *m = session_message_new(SESSION_MESSAGE_CONFIG), *env = json_object_new_array();
 
-        json_add_string(m, "type", "config");
         json_add_string(m, "source", s->source);
         json_add_string(m, "connection", s->connection);
         json_add_int(m, "login_grace_usec", (int64_t) (p->login_grace_sec * USEC_PER_SEC));

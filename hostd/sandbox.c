@@ -29,6 +29,46 @@
 #define SETUP_TIMEOUT_MSEC 20000
 #define DISK_IMAGE "disk.img"
 
+/* The setup's own messages, on the transport of session-proto.h (not the
+ * SSH processes' vocabulary): the first child and the anchor talk to
+ * sandbox_create() in the parent. */
+typedef enum SandboxMessage {
+        SANDBOX_MAP_ME,         /* child → parent: write my uid/gid maps */
+        SANDBOX_MAPPED,         /* parent → child: written */
+        SANDBOX_INIT,           /* child → parent: "pid", "anchor", and the job disk's fd */
+        SANDBOX_ANCHOR_READY,   /* anchor → parent */
+        SANDBOX_ERROR,          /* child or anchor → parent: "error", why the setup failed */
+        _SANDBOX_MESSAGE_MAX,
+        _SANDBOX_MESSAGE_INVALID = -EINVAL,
+} SandboxMessage;
+
+static const char *const sandbox_message_names[_SANDBOX_MESSAGE_MAX] = {
+        [SANDBOX_MAP_ME] = "map-me",
+        [SANDBOX_MAPPED] = "mapped",
+        [SANDBOX_INIT] = "init",
+        [SANDBOX_ANCHOR_READY] = "anchor-ready",
+        [SANDBOX_ERROR] = "error",
+};
+
+#define SANDBOX_ERROR_MAX 512
+
+static json_object *sandbox_message_new(SandboxMessage kind) {
+        json_object *o = json_object_new_object();
+
+        if (o)
+                json_add_string(o, "type", sandbox_message_names[kind]);
+        return o;
+}
+
+static SandboxMessage sandbox_message_kind(json_object *o) {
+        const char *type = session_get_string(o, "type", 32);
+
+        for (SandboxMessage k = 0; type && k < _SANDBOX_MESSAGE_MAX; k++)
+                if (streq(type, sandbox_message_names[k]))
+                        return k;
+        return _SANDBOX_MESSAGE_INVALID;
+}
+
 /* ---- small helpers (child side: they report errors, the parent logs) ---- */
 
 static int pidfd_open_(pid_t pid) {
@@ -381,9 +421,8 @@ static int bring_up_loopback(void) {
 }
 
 static void send_error(int sock, const char *error) {
-        json_object *o = json_object_new_object();
+        json_object *o = sandbox_message_new(SANDBOX_ERROR);
 
-        json_add_string(o, "type", "error");
         json_add_string(o, "error", error);
         (void) session_send(sock, o, NULL, 0);
         json_object_put(o);
@@ -464,8 +503,7 @@ static _noreturn_ void anchor_main(int sock, int sync_fd, int disk_fd, int ns_fl
                 _exit(1);
         }
         {
-                json_object *o = json_object_new_object();
-                json_add_string(o, "type", "anchor-ready");
+                json_object *o = sandbox_message_new(SANDBOX_ANCHOR_READY);
                 (void) session_send(sock, o, NULL, 0);
                 json_object_put(o);
         }
@@ -561,13 +599,12 @@ static _noreturn_ void setup_child(const SandboxSpec *s, int sock) {
         /* Into the job's user namespace; the parent writes our maps. */
         if (unshare(CLONE_NEWUSER) < 0)
                 child_fail(sock, "cannot create a user namespace");
-        o = json_object_new_object();
-        json_add_string(o, "type", "map-me");
+        o = sandbox_message_new(SANDBOX_MAP_ME);
         if (session_send(sock, o, NULL, 0) < 0)
                 _exit(1);
         json_object_put(o);
         o = NULL;
-        if (session_recv(sock, &o, NULL, NULL) < 0 || !streq_ptr(session_type(o), "mapped"))
+        if (session_recv(sock, &o, NULL, NULL) < 0 || sandbox_message_kind(o) != SANDBOX_MAPPED)
                 _exit(1);
         json_object_put(o);
         if (setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0 || setgroups(0, NULL) < 0)
@@ -622,8 +659,7 @@ static _noreturn_ void setup_child(const SandboxSpec *s, int sock) {
         if (write(anchor_sync[0], "m", 1) != 1)
                 _exit(1);
 
-        o = json_object_new_object();
-        json_add_string(o, "type", "init");
+        o = sandbox_message_new(SANDBOX_INIT);
         json_add_int(o, "pid", init);
         json_add_int(o, "anchor", anchor);
         (void) session_send(sock, o, disk_fd >= 0 ? &disk_fd : NULL, disk_fd >= 0 ? 1 : 0);
@@ -694,7 +730,7 @@ int sandbox_create(const SandboxSpec *s, Sandbox *ret) {
         /* map-me → mapped, then init (+ disk fd) and anchor-ready in either
          * order (they come from two processes), or an error. */
         while (init == 0 || !ready) {
-                const char *type;
+                SandboxMessage kind;
 
                 json_object_put(o);
                 o = NULL;
@@ -710,9 +746,9 @@ int sandbox_create(const SandboxSpec *s, Sandbox *ret) {
                         else
                                 close(fds[i]);
                 }
-                type = session_type(o);
-                if (streq_ptr(type, "map-me")) {
-                        json_object *m = json_object_new_object();
+                kind = sandbox_message_kind(o);
+                if (kind == SANDBOX_MAP_ME) {
+                        json_object *m = sandbox_message_new(SANDBOX_MAPPED);
 
                         r = write_maps(child, s->uid_base);
                         if (r < 0) {
@@ -720,21 +756,20 @@ int sandbox_create(const SandboxSpec *s, Sandbox *ret) {
                                 json_object_put(m);
                                 goto fail;
                         }
-                        json_add_string(m, "type", "mapped");
                         r = session_send(sp[0], m, NULL, 0);
                         json_object_put(m);
                         if (r < 0)
                                 goto fail;
-                } else if (streq_ptr(type, "init") && session_get_int(o, "pid", 2, INT32_MAX, &a) >= 0 &&
+                } else if (kind == SANDBOX_INIT && session_get_int(o, "pid", 2, INT32_MAX, &a) >= 0 &&
                            session_get_int(o, "anchor", 2, INT32_MAX, &b) >= 0) {
                         init = (pid_t) a;
                         anchor = (pid_t) b;
                 }
-                else if (streq_ptr(type, "anchor-ready"))
+                else if (kind == SANDBOX_ANCHOR_READY)
                         ready = true;
                 else {
                         log_job(LOG_ERR, s->job, NULL, "Sandbox setup failed: %s",
-                                strempty(session_get_string(o, "error", 512)));
+                                strempty(session_get_string(o, "error", SANDBOX_ERROR_MAX)));
                         r = -EIO;
                         goto fail;
                 }

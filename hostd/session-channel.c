@@ -17,7 +17,6 @@
 #include "log.h"
 #include "macros.h"
 #include "session-net.h"
-#include "session-proto.h"
 #include "session.h"
 
 /* ---- channels ------------------------------------------------------------ */
@@ -300,8 +299,7 @@ static void cb_close(ssh_session s, ssh_channel ch, void *userdata) {
         n->need_sync = true;
         if (c->started && !c->exited && !c->api) {
                 /* The client went away from a running command: hang it up. */
-                json_object *o = json_object_new_object();
-                json_add_string(o, "type", "hangup");
+                json_object *o = session_message_new(SESSION_MESSAGE_HANGUP);
                 json_add_int(o, "id", c->id);
                 net_monitor_send(n, o, NULL, 0);
         }
@@ -313,8 +311,7 @@ static void cb_signal(ssh_session s, ssh_channel ch, const char *sig, void *user
 
         if (!c->started || c->exited || c->api || !sig || strlen(sig) > 15)
                 return;
-        o = json_object_new_object();
-        json_add_string(o, "type", "signal");
+        o = session_message_new(SESSION_MESSAGE_SIGNAL);
         json_add_int(o, "id", c->id);
         json_add_string(o, "signal", sig);
         net_monitor_send(c->net, o, NULL, 0);
@@ -371,8 +368,7 @@ static int start_process(Channel *c, const char *mode, const char *command) {
 
         if (c->started || !n->authenticated || n->controller)
                 return -1;
-        o = json_object_new_object();
-        json_add_string(o, "type", "spawn");
+        o = session_message_new(SESSION_MESSAGE_SPAWN);
         json_add_int(o, "id", c->id);
         json_add_string(o, "mode", mode);
         json_add_string(o, "command", command);
@@ -389,10 +385,10 @@ static int start_process(Channel *c, const char *mode, const char *command) {
         if (net_monitor_send_request(n, mode, o) < 0)
                 return -1;
 
-        reply = net_monitor_wait(n, "spawn-reply", fds, &n_fds);
-        (void) session_get_bool(reply, "ok", &ok);
+        reply = net_monitor_wait(n, SESSION_MESSAGE_SPAWN_REPLY, fds, &n_fds);
+        (void) session_message_bool(reply, "ok", &ok);
         if (!ok || n_fds != (c->pty ? 1u : 3u)) {
-                log_debug("Spawn refused: %s", strempty(session_get_string(reply, "error", 256)));
+                log_debug("Spawn refused: %s", strempty(session_message_string(reply, "error")));
                 for (size_t i = 0; i < n_fds; i++)
                         close(fds[i]);
                 json_object_put(reply);
@@ -429,8 +425,7 @@ static int cb_exec(ssh_session s, ssh_channel ch, const char *command, void *use
 
                 if (c->started)
                         return -1;
-                o = json_object_new_object();
-                json_add_string(o, "type", "api");
+                o = session_message_new(SESSION_MESSAGE_API);
                 json_add_int(o, "id", c->id);
                 json_add_string(o, "cmdline", command);
                 if (net_monitor_send_request(n, "api", o) < 0)

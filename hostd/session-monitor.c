@@ -18,7 +18,6 @@
 #include "log.h"
 #include "macros.h"
 #include "podman-config.h"
-#include "session-proto.h"
 #include "job-seccomp.h"
 #include "sandbox.h"
 #include "session.h"
@@ -150,8 +149,7 @@ static int open_job_pty(int sock, unsigned short cols, unsigned short rows) {
         (void) ioctl(slave, TIOCSWINSZ, &ws);
         if (ioctl(slave, TIOCSCTTY, 0) < 0 || dup2(slave, 0) < 0 || dup2(slave, 1) < 0 || dup2(slave, 2) < 0)
                 return negative_errno();
-        o = json_object_new_object();
-        json_add_string(o, "type", "pty");
+        o = session_message_new(SESSION_MESSAGE_PTY);
         r = session_send(sock, o, &master, 1);
         json_object_put(o);
         return r;
@@ -247,35 +245,34 @@ static _noreturn_ void exec_job(Monitor *m, const char *mode, const char *comman
 }
 
 static void spawn_reply_error(Monitor *m, int64_t id, const char *error) {
-        json_object *o = json_object_new_object();
-        json_add_string(o, "type", "spawn-reply");
+        json_object *o = session_message_new(SESSION_MESSAGE_SPAWN_REPLY);
         json_add_int(o, "id", id);
         json_object_object_add(o, "ok", json_object_new_boolean(false));
         json_add_string(o, "error", error);
         (void) send_simple(m->net_fd, o);
 }
 
-static void handle_spawn(Monitor *m, json_object *msg) {
-        const char *mode = session_get_string(msg, "mode", 16);
-        const char *command = session_get_string(msg, "command", SESSION_COMMAND_MAX);
-        const char *term = session_get_string(msg, "term", 64);
-        json_object *env = NULL, *o;
-        int64_t id, cols = 80, rows = 24;
+/* The message was checked by the dispatch: a job's, its fields within their caps. */
+static void handle_spawn(void *userdata, json_object *msg) {
+        Monitor *m = userdata;
+        const char *mode = session_message_string(msg, "mode");
+        const char *command = session_message_string(msg, "command");
+        const char *term = session_message_string(msg, "term");
+        json_object *env, *o;
+        int64_t id = 0, cols = 80, rows = 24;
         bool pty = false;
         int child_fds[3] = { -1, -1, -1 }, our_fds[3] = { -1, -1, -1 }, pty_sock = -1;
-        size_t n_fds;
+        size_t n_fds, n_env;
         pid_t pid;
 
-        if (!m->authenticated || m->controller || session_get_int(msg, "id", 0, INT32_MAX, &id) < 0 || !mode ||
-            (!streq(mode, "exec") && !streq(mode, "shell") && !streq(mode, "sftp")) || (streq(mode, "exec") && !command) ||
-            session_get_bool(msg, "pty", &pty) < 0) {
+        (void) session_message_int(msg, "id", &id);
+        (void) session_message_bool(msg, "pty", &pty);
+        env = session_message_strings(msg, "env", &n_env);
+        if ((!streq(mode, "exec") && !streq(mode, "shell") && !streq(mode, "sftp")) || (streq(mode, "exec") && !command)) {
                 log_warning("Malformed or unauthorised spawn request from the net child of %s", m->source);
                 monitor_exit(m, 1);
         }
-        if (json_object_object_get_ex(msg, "env", &env) &&
-            (!json_object_is_type(env, json_type_array) || json_object_array_length(env) > SESSION_ENV_MAX))
-                monitor_exit(m, 1);
-        if (pty && (session_get_int(msg, "cols", 1, 10000, &cols) < 0 || session_get_int(msg, "rows", 1, 10000, &rows) < 0))
+        if (pty && (session_message_int(msg, "cols", &cols) < 0 || session_message_int(msg, "rows", &rows) < 0))
                 monitor_exit(m, 1);
         if (m->n_spawns >= SESSION_CHANNELS_MAX) {
                 spawn_reply_error(m, id, "too many processes in this connection");
@@ -340,8 +337,7 @@ static void handle_spawn(Monitor *m, json_object *msg) {
                 pty_sock = safe_close(pty_sock);
         }
 
-        o = json_object_new_object();
-        json_add_string(o, "type", "spawn-reply");
+        o = session_message_new(SESSION_MESSAGE_SPAWN_REPLY);
         json_add_int(o, "id", id);
         json_object_object_add(o, "ok", json_object_new_boolean(true));
         json_add_int(o, "pid", pid);
@@ -360,14 +356,14 @@ fail:
         }
 }
 
-static char **strv_from_json(json_object *o, const char *key, size_t max) {
-        json_object *a;
-        char **l;
+/* A list of a checked message, up to its cap. */
+static char **strv_from_json(json_object *o, const char *key) {
         size_t n;
+        json_object *a = session_message_strings(o, key, &n);
+        char **l;
 
-        if (!json_object_object_get_ex(o, key, &a) || !json_object_is_type(a, json_type_array))
+        if (!a)
                 return NULL;
-        n = MIN(json_object_array_length(a), max);
         l = calloc(n + 1, sizeof(char *));
         for (size_t i = 0; l && i < n; i++)
                 l[i] = strdup(strempty(json_object_get_string(json_object_array_get_idx(a, i))));
@@ -377,11 +373,11 @@ static char **strv_from_json(json_object *o, const char *key, size_t max) {
 /* After a job authenticated: find its sandbox and make our children start
  * in its pid namespace. */
 static int join_job(Monitor *m, json_object *msg) {
-        const char *cg = session_get_string(msg, "cgroup", sizeof(m->cgroup) - 1);
+        const char *cg = session_message_string(msg, "cgroup");
         int64_t anchor;
         int r;
 
-        if (session_get_int(msg, "anchor", 2, INT32_MAX, &anchor) < 0)
+        if (session_message_int(msg, "anchor", &anchor) < 0)
                 return log_error_errno(EBADMSG, "No sandbox for job %s in the main process's answer", m->job);
         /* Checked again here: a pid is only a number until pinned by a pidfd. */
         r = sandbox_adopt((pid_t) anchor, 0, m->uid, &m->sandbox);
@@ -391,7 +387,7 @@ static int join_job(Monitor *m, json_object *msg) {
         if (r < 0)
                 return log_job_full_errno(LOG_ERR, r, m->job, NULL, "Cannot join the job's pid namespace: %m");
         snprintf(m->cgroup, sizeof(m->cgroup), "%s", strempty(cg));
-        m->job_env = strv_from_json(msg, "env", 32);
+        m->job_env = strv_from_json(msg, "env");
         /* An authenticated job session outlives a restart of hostd. */
         (void) prctl(PR_SET_PDEATHSIG, 0);
         return 0;
@@ -404,18 +400,18 @@ static Spawn *find_spawn(Monitor *m, int64_t id) {
         return NULL;
 }
 
+/* Checked by the dispatch: after authentication, with an id and a signal name. */
 static void handle_signal(Monitor *m, json_object *msg, bool hangup) {
         static const struct {
                 const char *name;
                 int sig;
         } sigs[] = { { "HUP", SIGHUP }, { "INT", SIGINT }, { "KILL", SIGKILL }, { "TERM", SIGTERM },
                      { "QUIT", SIGQUIT }, { "USR1", SIGUSR1 }, { "USR2", SIGUSR2 }, { "ALRM", SIGALRM } };
-        const char *name = hangup ? "HUP" : session_get_string(msg, "signal", 16);
-        int64_t id;
+        const char *name = hangup ? "HUP" : session_message_string(msg, "signal");
+        int64_t id = 0;
         Spawn *s;
 
-        if (!m->authenticated || session_get_int(msg, "id", 0, INT32_MAX, &id) < 0 || !name)
-                monitor_exit(m, 1);
+        (void) session_message_int(msg, "id", &id);
         s = find_spawn(m, id);
         if (!s)
                 return;
@@ -427,10 +423,84 @@ static void handle_signal(Monitor *m, json_object *msg, bool hangup) {
                 }
 }
 
+static void handle_signal_request(void *userdata, json_object *msg) {
+        handle_signal(userdata, msg, false);
+}
+
+static void handle_hangup(void *userdata, json_object *msg) {
+        handle_signal(userdata, msg, true);
+}
+
+/* Relayed to the main process; checked by the dispatch: before
+ * authentication, not while another is at the main process. */
+static void handle_net_auth(void *userdata, json_object *msg) {
+        Monitor *m = userdata;
+        const char *user = session_message_string(msg, "user"), *key = session_message_string(msg, "key");
+        bool final = false;
+        json_object *o;
+
+        (void) session_message_bool(msg, "final", &final);
+        o = session_message_new(SESSION_MESSAGE_AUTH);
+        json_add_string(o, "user", user);
+        json_add_string(o, "key", key);
+        json_object_object_add(o, "final", json_object_new_boolean(final));
+        if (send_simple(m->main_fd, o) < 0)
+                monitor_exit(m, 1);
+        m->auth_pending = true;
+        m->pending_final = final;
+}
+
+/* Relayed to the main process; checked by the dispatch: the controller's. */
+static void handle_net_api(void *userdata, json_object *msg) {
+        Monitor *m = userdata;
+        const char *line = session_message_string(msg, "cmdline");
+        int64_t id = 0;
+        json_object *o;
+
+        (void) session_message_int(msg, "id", &id);
+        o = session_message_new(SESSION_MESSAGE_API);
+        json_add_int(o, "id", id);
+        json_add_string(o, "cmdline", line);
+        if (m->main_fd < 0 || send_simple(m->main_fd, o) < 0) {
+                o = session_message_new(SESSION_MESSAGE_API_REPLY);
+                json_add_int(o, "id", id);
+                json_add_string(o, "answer", "{\"apiVersion\":\"hostd/v1\",\"error\":{\"code\":\"internal\","
+                                "\"message\":\"hostd restarted while this connection was open; reconnect and retry\"}}");
+                json_add_int(o, "status", 1);
+                (void) send_simple(m->net_fd, o);
+        }
+}
+
+static void handle_refused(void *userdata, json_object *msg) {
+        Monitor *m = userdata;
+
+        log_job(LOG_NOTICE, m->job[0] ? m->job : NULL, NULL,
+                "Refused an oversized %s request from %s: the command and its variables exceed %d bytes; "
+                "large input belongs on stdin or in a file", session_message_string(msg, "request"), m->source,
+                SESSION_MSG_MAX);
+}
+
+/* What the net child may send us. */
+static const SessionDispatch net_dispatch[] = {
+        { SESSION_MESSAGE_AUTH,    SESSION_PREAUTH | SESSION_IDLE, handle_net_auth       },
+        { SESSION_MESSAGE_API,     SESSION_CONTROLLER,             handle_net_api        },
+        { SESSION_MESSAGE_SPAWN,   SESSION_JOB,                    handle_spawn          },
+        { SESSION_MESSAGE_SIGNAL,  SESSION_AUTH,                   handle_signal_request },
+        { SESSION_MESSAGE_HANGUP,  SESSION_AUTH,                   handle_hangup         },
+        { SESSION_MESSAGE_REFUSED, SESSION_AUTH,                   handle_refused        },
+};
+
+/* The state both dispatch tables are checked against. */
+#define MONITOR_STATE(m) {                                                                              \
+                .authenticated = (m)->authenticated,                                                    \
+                .controller = (m)->controller,                                                          \
+                .awaiting = (m)->auth_pending ? SESSION_MESSAGE_AUTH_REPLY : _SESSION_MESSAGE_INVALID,  \
+        }
+
 /* Relays between the net child and the main process. */
 static void handle_net_message(Monitor *m) {
+        const SessionDispatch *d;
         json_object *msg = NULL;
-        const char *type;
         int r;
 
         r = session_recv(m->net_fd, &msg, NULL, NULL);
@@ -446,68 +516,86 @@ static void handle_net_message(Monitor *m) {
                 log_warning("Malformed message from the net child of %s; ending the connection", m->source);
                 monitor_exit(m, 1);
         }
-        type = session_type(msg);
-        if (streq_ptr(type, "auth")) {
-                const char *user = session_get_string(msg, "user", 64), *key = session_get_string(msg, "key", 16384);
-                bool final;
-                json_object *o;
-
-                if (m->authenticated || m->auth_pending || !user || !key || session_get_bool(msg, "final", &final) < 0)
-                        monitor_exit(m, 1);
-                o = json_object_new_object();
-                json_add_string(o, "type", "auth");
-                json_add_string(o, "user", user);
-                json_add_string(o, "key", key);
-                json_object_object_add(o, "final", json_object_new_boolean(final));
-                if (send_simple(m->main_fd, o) < 0)
-                        monitor_exit(m, 1);
-                m->auth_pending = true;
-                m->pending_final = final;
-        } else if (streq_ptr(type, "api")) {
-                const char *line = session_get_string(msg, "cmdline", SESSION_COMMAND_MAX);
-                int64_t id;
-                json_object *o;
-
-                if (!m->authenticated || !m->controller || !line || session_get_int(msg, "id", 0, INT32_MAX, &id) < 0)
-                        monitor_exit(m, 1);
-                o = json_object_new_object();
-                json_add_string(o, "type", "api");
-                json_add_int(o, "id", id);
-                json_add_string(o, "cmdline", line);
-                if (m->main_fd < 0 || send_simple(m->main_fd, o) < 0) {
-                        o = json_object_new_object();
-                        json_add_string(o, "type", "api-reply");
-                        json_add_int(o, "id", id);
-                        json_add_string(o, "answer", "{\"apiVersion\":\"hostd/v1\",\"error\":{\"code\":\"internal\","
-                                        "\"message\":\"hostd restarted while this connection was open; reconnect and retry\"}}");
-                        json_add_int(o, "status", 1);
-                        (void) send_simple(m->net_fd, o);
-                }
-        } else if (streq_ptr(type, "spawn"))
-                handle_spawn(m, msg);
-        else if (streq_ptr(type, "signal"))
-                handle_signal(m, msg, false);
-        else if (streq_ptr(type, "hangup"))
-                handle_signal(m, msg, true);
-        else if (streq_ptr(type, "refused")) {
-                const char *request = session_get_string(msg, "request", 16);
-
-                if (!m->authenticated || !request)
-                        monitor_exit(m, 1);
-                log_job(LOG_NOTICE, m->job[0] ? m->job : NULL, NULL,
-                        "Refused an oversized %s request from %s: the command and its variables exceed %d bytes; "
-                        "large input belongs on stdin or in a file", request, m->source, SESSION_MSG_MAX);
-        }
-        else {
-                log_warning("Unknown message from the net child of %s; ending the connection", m->source);
+        d = session_dispatch_lookup(net_dispatch, ELEMENTSOF(net_dispatch), &(SessionState) MONITOR_STATE(m), msg, &r);
+        if (!d) {
+                if (r == -ENOMSG)
+                        log_warning("Unknown message from the net child of %s; ending the connection", m->source);
+                else if (r == -EPERM)
+                        log_warning("Unexpected %s message from the net child of %s; ending the connection",
+                                    session_message_to_string(session_message_kind(msg)), m->source);
+                else
+                        log_warning("Malformed message from the net child of %s; ending the connection", m->source);
                 monitor_exit(m, 1);
         }
+        d->handler(m, msg);
         json_object_put(msg);
 }
 
+/* The main process's answer to the auth we relayed; checked by the dispatch:
+ * one was pending.  Passed on to the net child. */
+static void handle_auth_reply(void *userdata, json_object *msg) {
+        Monitor *m = userdata;
+        bool ok = false;
+        const char *kind = session_message_string(msg, "kind");
+        json_object *o = session_message_new(SESSION_MESSAGE_AUTH_REPLY);
+
+        m->auth_pending = false;
+        (void) session_message_bool(msg, "ok", &ok);
+        json_object_object_add(o, "ok", json_object_new_boolean(ok));
+        json_add_string(o, "kind", ok ? kind : NULL);
+        /* Why a right key was refused (MaxSessionsPerJob), for the client. */
+        if (!ok && session_message_string(msg, "message"))
+                json_add_string(o, "message", session_message_string(msg, "message"));
+        if (!ok && ++m->auth_failures > (unsigned) m->max_auth_tries) {
+                log_notice("Too many authentication failures from %s (MaxAuthTries=%lld); disconnecting", m->source,
+                           (long long) m->max_auth_tries);
+                monitor_exit(m, 0);
+        }
+        if (ok && m->pending_final) {
+                const char *job = session_message_string(msg, "job"), *home = session_message_string(msg, "home");
+                int64_t uid = 0;
+
+                m->authenticated = true;
+                m->controller = streq_ptr(kind, "controller");
+                if (!m->controller) {
+                        if (!job || !home || session_message_int(msg, "uid", &uid) < 0)
+                                monitor_exit(m, 1);
+                        snprintf(m->job, sizeof(m->job), "%s", job);
+                        snprintf(m->home, sizeof(m->home), "%s", home);
+                        m->uid = (uid_t) uid;
+                        if (join_job(m, msg) < 0)
+                                monitor_exit(m, 1);
+                }
+                /* The deadline only applies before authentication. */
+                m->timer_fd = safe_close(m->timer_fd);
+                {
+                        char name[16];
+                        snprintf(name, sizeof(name), "s-%.13s", m->controller ? "controller" : m->job);
+                        (void) prctl(PR_SET_NAME, name);
+                }
+        }
+        if (send_simple(m->net_fd, o) < 0)
+                monitor_exit(m, 1);
+}
+
+/* Checked by the dispatch: the controller's.  Passed through as it is; the
+ * net child writes it to the channel. */
+static void handle_api_reply(void *userdata, json_object *msg) {
+        Monitor *m = userdata;
+
+        if (session_send(m->net_fd, msg, NULL, 0) < 0)
+                monitor_exit(m, 1);
+}
+
+/* What the main process may send us after the config. */
+static const SessionDispatch main_dispatch[] = {
+        { SESSION_MESSAGE_AUTH_REPLY, SESSION_REPLY,      handle_auth_reply },
+        { SESSION_MESSAGE_API_REPLY,  SESSION_CONTROLLER, handle_api_reply  },
+};
+
 static void handle_main_message(Monitor *m) {
+        const SessionDispatch *d;
         json_object *msg = NULL;
-        const char *type;
         int r;
 
         r = session_recv(m->main_fd, &msg, NULL, NULL);
@@ -521,58 +609,12 @@ static void handle_main_message(Monitor *m) {
                         monitor_exit(m, 0);
                 return;
         }
-        type = session_type(msg);
-        if (streq_ptr(type, "auth-reply") && m->auth_pending) {
-                bool ok = false;
-                const char *kind = session_get_string(msg, "kind", 16);
-                json_object *o = json_object_new_object();
-
-                m->auth_pending = false;
-                (void) session_get_bool(msg, "ok", &ok);
-                json_add_string(o, "type", "auth-reply");
-                json_object_object_add(o, "ok", json_object_new_boolean(ok));
-                json_add_string(o, "kind", ok ? kind : NULL);
-                /* Why a right key was refused (MaxSessionsPerJob), for the client. */
-                if (!ok && session_get_string(msg, "message", 256))
-                        json_add_string(o, "message", session_get_string(msg, "message", 256));
-                if (!ok && ++m->auth_failures > (unsigned) m->max_auth_tries) {
-                        log_notice("Too many authentication failures from %s (MaxAuthTries=%lld); disconnecting", m->source,
-                                   (long long) m->max_auth_tries);
-                        monitor_exit(m, 0);
-                }
-                if (ok && m->pending_final) {
-                        const char *job = session_get_string(msg, "job", 32), *home = session_get_string(msg, "home", 4000);
-                        int64_t uid = 0;
-
-                        m->authenticated = true;
-                        m->controller = streq_ptr(kind, "controller");
-                        if (!m->controller) {
-                                if (!job || !home || session_get_int(msg, "uid", 65536, UINT32_MAX - 1, &uid) < 0)
-                                        monitor_exit(m, 1);
-                                snprintf(m->job, sizeof(m->job), "%s", job);
-                                snprintf(m->home, sizeof(m->home), "%s", home);
-                                m->uid = (uid_t) uid;
-                                if (join_job(m, msg) < 0)
-                                        monitor_exit(m, 1);
-                        }
-                        /* The deadline only applies before authentication. */
-                        m->timer_fd = safe_close(m->timer_fd);
-                        {
-                                char name[16];
-                                snprintf(name, sizeof(name), "s-%.13s", m->controller ? "controller" : m->job);
-                                (void) prctl(PR_SET_NAME, name);
-                        }
-                }
-                if (send_simple(m->net_fd, o) < 0)
-                        monitor_exit(m, 1);
-        } else if (streq_ptr(type, "api-reply") && m->controller) {
-                /* Passed through as it is; the net child writes it to the channel. */
-                if (session_send(m->net_fd, msg, NULL, 0) < 0)
-                        monitor_exit(m, 1);
-        } else {
+        d = session_dispatch_lookup(main_dispatch, ELEMENTSOF(main_dispatch), &(SessionState) MONITOR_STATE(m), msg, &r);
+        if (!d) {
                 log_warning("Unexpected message from the main process; ending the connection");
                 monitor_exit(m, 1);
         }
+        d->handler(m, msg);
         json_object_put(msg);
 }
 
@@ -601,12 +643,11 @@ static void handle_signals(Monitor *m) {
                 }
                 for (size_t i = 0; i < m->n_spawns; i++)
                         if (m->spawns[i].pid == pid) {
-                                json_object *o = json_object_new_object();
+                                json_object *o = session_message_new(SESSION_MESSAGE_EXIT);
 
                                 if (WIFSIGNALED(status))
                                         log_job(LOG_DEBUG, m->job, NULL, "Process %d of %s killed by signal %d",
                                                 (int) pid, m->source, WTERMSIG(status));
-                                json_add_string(o, "type", "exit");
                                 json_add_int(o, "id", m->spawns[i].id);
                                 json_add_int(o, "status", status);
                                 (void) send_simple(m->net_fd, o);
@@ -626,7 +667,7 @@ int session_monitor_main(void) {
                 .sandbox = { .pidfd = -1, .disk_fd = -1 },
         };
         HostKeys keys = {};
-        json_object *config = NULL, *env;
+        json_object *config = NULL;
         const char *ed25519, *rsa, *ecdsa, *empty;
         int64_t grace = 20 * USEC_PER_SEC, level = LOG_INFO;
         sigset_t mask;
@@ -638,25 +679,22 @@ int session_monitor_main(void) {
         (void) prctl(PR_SET_PDEATHSIG, SIGTERM);
 
         r = session_recv(m.main_fd, &config, NULL, NULL);
-        if (r < 0 || !streq_ptr(session_type(config), "config"))
-                return log_error_errno(r < 0 ? r : EBADMSG, "No configuration from the main process: %m"), 1;
-        snprintf(m.source, sizeof(m.source), "%s", strempty(session_get_string(config, "source", 63)));
-        snprintf(m.connection, sizeof(m.connection), "%s", strempty(session_get_string(config, "connection", 159)));
-        (void) session_get_int(config, "login_grace_usec", 1, INT64_MAX, &grace);
-        (void) session_get_int(config, "max_auth_tries", 1, 1000, &m.max_auth_tries);
-        (void) session_get_int(config, "log_level", 0, 7, &level);
+        if (r >= 0)
+                r = session_message_expect(config, SESSION_MESSAGE_CONFIG);
+        if (r < 0)
+                return log_error_errno(r, "No configuration from the main process: %m"), 1;
+        snprintf(m.source, sizeof(m.source), "%s", strempty(session_message_string(config, "source")));
+        snprintf(m.connection, sizeof(m.connection), "%s", strempty(session_message_string(config, "connection")));
+        (void) session_message_int(config, "login_grace_usec", &grace);
+        (void) session_message_int(config, "max_auth_tries", &m.max_auth_tries);
+        (void) session_message_int(config, "log_level", &level);
         log_set_max_level((int) level);
-        m.seccomp_extra_deny = strv_from_json(config, "seccomp_extra_deny", 256);
-        ed25519 = session_get_string(config, "host_key_ed25519", 4096);
-        rsa = session_get_string(config, "host_key_rsa", 4096);
-        ecdsa = session_get_string(config, "host_key_ecdsa", 4096);
-        empty = session_get_string(config, "empty_dir", 4096);
-        if (json_object_object_get_ex(config, "accept_env", &env) && json_object_is_type(env, json_type_array)) {
-                size_t n = MIN(json_object_array_length(env), (size_t) SESSION_ENV_MAX);
-                m.accept_env = calloc(n + 1, sizeof(char *));
-                for (size_t i = 0; m.accept_env && i < n; i++)
-                        m.accept_env[i] = strdup(strempty(json_object_get_string(json_object_array_get_idx(env, i))));
-        }
+        m.seccomp_extra_deny = strv_from_json(config, "seccomp_extra_deny");
+        ed25519 = session_message_string(config, "host_key_ed25519");
+        rsa = session_message_string(config, "host_key_rsa");
+        ecdsa = session_message_string(config, "host_key_ecdsa");
+        empty = session_message_string(config, "empty_dir");
+        m.accept_env = strv_from_json(config, "accept_env");
         if (!ed25519 || !empty)
                 return log_error("Incomplete configuration from the main process"), 1;
         r = host_keys_load(ed25519, rsa, ecdsa, &keys);

@@ -25,7 +25,6 @@
 
 #include "log.h"
 #include "macros.h"
-#include "session-proto.h"
 #include "session-sandbox.h"
 #include "session-net.h"
 #include "session.h"
@@ -48,9 +47,8 @@ void net_monitor_send(Net *n, json_object *o, const int *fds, size_t n_fds) {
 /* Refuses one request the client sized too large (the client sees a
  * failed exec request); the monitor logs why. */
 int net_refuse_oversized(Net *n, const char *request) {
-        json_object *o = json_object_new_object();
+        json_object *o = session_message_new(SESSION_MESSAGE_REFUSED);
 
-        json_add_string(o, "type", "refused");
         json_add_string(o, "request", request);
         net_monitor_send(n, o, NULL, 0);
         return -EMSGSIZE;
@@ -68,11 +66,11 @@ int net_monitor_send_request(Net *n, const char *request, json_object *o) {
         return r;
 }
 
-static void handle_async(Net *n, json_object *m, int *fds, size_t n_fds);
+static json_object *dispatch_monitor_message(Net *n, json_object *m, SessionMessage awaiting, int *fds, size_t n_fds);
 
-/* Waits for the reply of type want to a request just sent, handling any
+/* Waits for the reply want to a request just sent, handling any
  * asynchronous message that arrives first. */
-json_object *net_monitor_wait(Net *n, const char *want, int *fds, size_t *n_fds) {
+json_object *net_monitor_wait(Net *n, SessionMessage want, int *fds, size_t *n_fds) {
         for (;;) {
                 json_object *m = NULL;
                 int got[SESSION_MSG_FDS_MAX];
@@ -82,7 +80,8 @@ json_object *net_monitor_wait(Net *n, const char *want, int *fds, size_t *n_fds)
                 r = session_recv(n->monitor_fd, &m, got, &n_got);
                 if (r < 0)
                         net_fatal(n, "monitor gone");
-                if (streq_ptr(session_type(m), want)) {
+                m = dispatch_monitor_message(n, m, want, got, n_got);
+                if (m) {
                         if (fds) {
                                 memcpy(fds, got, n_got * sizeof(int));
                                 *n_fds = n_got;
@@ -91,7 +90,6 @@ json_object *net_monitor_wait(Net *n, const char *want, int *fds, size_t *n_fds)
                                         close(got[i]);
                         return m;
                 }
-                handle_async(n, m, got, n_got);
         }
 }
 
@@ -128,18 +126,17 @@ static int cb_auth_pubkey(ssh_session s, const char *user, struct ssh_key_struct
         if (!type || ssh_pki_export_pubkey_base64(pubkey, &b64) != SSH_OK || asprintf(&line, "%s %s", type, b64) < 0)
                 return SSH_AUTH_DENIED;
 
-        o = json_object_new_object();
-        json_add_string(o, "type", "auth");
+        o = session_message_new(SESSION_MESSAGE_AUTH);
         json_add_string(o, "user", user);
         json_add_string(o, "key", line);
         json_object_object_add(o, "final", json_object_new_boolean(final));
         net_monitor_send(n, o, NULL, 0);
-        reply = net_monitor_wait(n, "auth-reply", NULL, NULL);
-        (void) session_get_bool(reply, "ok", &ok);
-        send_refusal_banner(n, session_get_string(reply, "message", 256));
+        reply = net_monitor_wait(n, SESSION_MESSAGE_AUTH_REPLY, NULL, NULL);
+        (void) session_message_bool(reply, "ok", &ok);
+        send_refusal_banner(n, session_message_string(reply, "message"));
         if (ok && final) {
                 n->authenticated = true;
-                n->controller = streq_ptr(session_get_string(reply, "kind", 16), "controller");
+                n->controller = streq_ptr(session_message_string(reply, "kind"), "controller");
         }
         json_object_put(reply);
         return ok ? SSH_AUTH_SUCCESS : SSH_AUTH_DENIED;
@@ -147,32 +144,68 @@ static int cb_auth_pubkey(ssh_session s, const char *user, struct ssh_key_struct
 
 /* ---- asynchronous messages from the monitor ----------------------------------- */
 
-static void handle_async(Net *n, json_object *m, int *fds, size_t n_fds) {
-        const char *type = session_type(m);
-        int64_t id, status;
+static void handle_exit(void *userdata, json_object *m) {
+        Net *n = userdata;
+        int64_t id = 0, status = 0;
         Channel *c;
 
-        for (size_t i = 0; i < n_fds; i++)
-                close(fds[i]);
-        if (session_get_int(m, "id", 0, INT32_MAX, &id) < 0)
-                goto out;
+        (void) session_message_int(m, "id", &id);
+        (void) session_message_int(m, "status", &status);
         c = net_channel_by_id(n, id);
-        if (streq_ptr(type, "exit") && c && session_get_int(m, "status", INT32_MIN, INT32_MAX, &status) >= 0) {
+        if (c) {
                 c->exited = true;
                 c->status = (int) status;
                 n->need_sync = true;
-        } else if (streq_ptr(type, "api-reply") && c && c->api) {
-                const char *answer = session_get_string(m, "answer", SESSION_MSG_MAX);
-                if (answer && session_get_int(m, "status", 0, 255, &status) >= 0 &&
-                    asprintf(&c->out_buf, "%s\n", answer) >= 0) {
-                        c->out_len = strlen(c->out_buf);
-                        c->exited = true;
-                        c->status = (int) status << 8;   /* as a wait status */
-                        n->need_sync = true;
-                }
         }
-out:
+}
+
+static void handle_api_reply(void *userdata, json_object *m) {
+        Net *n = userdata;
+        const char *answer = session_message_string(m, "answer");
+        int64_t id = 0, status = 0;
+        Channel *c;
+
+        (void) session_message_int(m, "id", &id);
+        (void) session_message_int(m, "status", &status);
+        c = net_channel_by_id(n, id);
+        if (c && c->api && asprintf(&c->out_buf, "%s\n", answer) >= 0) {
+                c->out_len = strlen(c->out_buf);
+                c->exited = true;
+                c->status = (int) status << 8;   /* as a wait status */
+                n->need_sync = true;
+        }
+}
+
+/* What the monitor may send us.  Replies go to net_monitor_wait(), and
+ * only while it waits for them. */
+static const SessionDispatch monitor_dispatch[] = {
+        { SESSION_MESSAGE_AUTH_REPLY,  SESSION_REPLY,      NULL             },
+        { SESSION_MESSAGE_SPAWN_REPLY, SESSION_REPLY,      NULL             },
+        { SESSION_MESSAGE_EXIT,        SESSION_JOB,        handle_exit      },
+        { SESSION_MESSAGE_API_REPLY,   SESSION_CONTROLLER, handle_api_reply },
+};
+
+/* Handles m (consumed), or returns it if it is the reply awaited, the fds
+ * then left to the caller. */
+static json_object *dispatch_monitor_message(Net *n, json_object *m, SessionMessage awaiting, int *fds, size_t n_fds) {
+        const SessionDispatch *d;
+        int r;
+
+        d = session_dispatch_lookup(monitor_dispatch, ELEMENTSOF(monitor_dispatch),
+                                    &(SessionState) { .authenticated = n->authenticated, .controller = n->controller,
+                                                      .awaiting = awaiting },
+                                    m, &r);
+        if (d && d->kind == awaiting)
+                return m;
+        for (size_t i = 0; i < n_fds; i++)
+                close(fds[i]);
+        if (!d) {
+                json_object_put(m);
+                net_fatal(n, "unexpected message from the monitor");
+        }
+        d->handler(n, m);
         json_object_put(m);
+        return NULL;
 }
 
 static int on_monitor(socket_t fd, int revents, void *userdata) {
@@ -189,7 +222,7 @@ static int on_monitor(socket_t fd, int revents, void *userdata) {
                 n->done = true;
                 return 0;
         }
-        handle_async(n, m, fds, n_fds);
+        (void) dispatch_monitor_message(n, m, _SESSION_MESSAGE_INVALID, fds, n_fds);
         return 0;
 }
 

@@ -90,7 +90,7 @@ int net_refuse_oversized(Net *n, const char *request);
  * for the protocol is not sent, and only that request is refused. */
 int net_monitor_send_request(Net *n, const char *request, json_object *o);
 /* Waits for the reply of type want, handling asynchronous messages first. */
-json_object *net_monitor_wait(Net *n, const char *want, int *fds, size_t *n_fds);
+json_object *net_monitor_wait(Net *n, SessionMessage want, int *fds, size_t *n_fds);
 
 /* session-channel.c */
 Channel *net_channel_by_id(Net *n, int64_t id);

@@ -130,7 +130,3 @@ int session_get_int(json_object *o, const char *key, int64_t min, int64_t max, i
 int session_get_bool(json_object *o, const char *key, bool *ret) {
         return json_get_bool(o, key, ret);
 }
-
-const char *session_type(json_object *o) {
-        return session_get_string(o, "type", 32);
-}

@@ -1,14 +1,16 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #pragma once
 
-/* The small protocol between the three processes of an SSH connection:
+/* The transport between the three processes of an SSH connection:
  *
  *   main (root) ◀── monitor (root, per connection) ◀── net child (unprivileged, libssh)
  *
  * Messages are JSON objects on SOCK_SEQPACKET socketpairs (one message per
  * packet, at most SESSION_MSG_MAX bytes), optionally carrying file
- * descriptors.  Every receiver checks the "type" against a whitelist and
- * every field it uses; the net child is treated as hostile. */
+ * descriptors.  Their vocabulary, caps and dispatch are session-messages.h:
+ * every receiver checks each message against it; the net child is treated
+ * as hostile.  The job sandbox's setup (sandbox.c) has its own messages on
+ * this transport. */
 
 #include <json-c/json.h>
 #include <stdbool.h>
@@ -35,4 +37,3 @@ int session_parse(const char *buf, size_t size, json_object **ret);
 const char *session_get_string(json_object *o, const char *key, size_t max_len);
 int session_get_int(json_object *o, const char *key, int64_t min, int64_t max, int64_t *ret);
 int session_get_bool(json_object *o, const char *key, bool *ret);
-const char *session_type(json_object *o);

@@ -19,19 +19,15 @@
 #include <json-c/json.h>
 #include <stdint.h>
 
+#include "session-messages.h"
 #include "sshkeys.h"
 
 #define SESSION_ARGV0 "hostd-session"
 #define SESSION_CLIENT_FD 3
 #define SESSION_MAIN_FD 4
 
-/* Limits on what one connection may hold. */
+/* Limits on what one connection may hold (those of messages: session-messages.h). */
 #define SESSION_CHANNELS_MAX 64
-/* A command runs as `sh -c COMMAND`, one argument, which the kernel caps
- * at 128 KiB (MAX_ARG_STRLEN); this leaves room for the rest of the spawn
- * message (SESSION_MSG_MAX) with the client's variables. */
-#define SESSION_COMMAND_MAX (100 * 1024)
-#define SESSION_ENV_MAX 64
 #define SESSION_ENV_BYTES_MAX (16 * 1024)
 
 /* The unprivileged identity of the net child. */
