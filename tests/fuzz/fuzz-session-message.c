@@ -15,7 +15,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         json_object *o = NULL;
         int k, r;
 
-        if (session_parse((const char *) data, size, &o) < 0)
+        if (json_seqpacket_parse((const char *) data, size, &o) < 0)
                 return 0;
         /* What every receiver does with a message: the kind, the table's
          * checks, its dispatch, then the fields of its kind. */

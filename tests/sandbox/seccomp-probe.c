@@ -20,9 +20,9 @@
  * it does anything.  Run as root, most denials are conclusive; unprivileged,
  * the probe sets no_new_privs and relies on the guard for them.
  *
- * Build: gcc -Icommon -Ihostd tests/sandbox/seccomp-probe.c hostd/job-seccomp.c common/log.c -lseccomp -lsystemd
+ * Build: gcc -Icommon -Ihostd tests/sandbox/seccomp-probe.c hostd/sandbox/job-seccomp.c common/log.c -lseccomp -lsystemd
  * or, static and without libsystemd (log.c's interface then comes from here):
- *        gcc -static -DSECCOMP_PROBE_OWN_LOG -Icommon -Ihostd tests/sandbox/seccomp-probe.c hostd/job-seccomp.c -lseccomp
+ *        gcc -static -DSECCOMP_PROBE_OWN_LOG -Icommon -Ihostd tests/sandbox/seccomp-probe.c hostd/sandbox/job-seccomp.c -lseccomp
  * With SECCOMP_PROBE_NO_MAIN defined, this file can be #included: it then
  * provides seccomp_probe_run() and no main(). */
 

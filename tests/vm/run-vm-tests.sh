@@ -137,8 +137,8 @@ if [ "$ARCH" = arm64 ]; then
         # The job filter as the arm64 kernel sees it: the probe, static so
         # that it runs in a job whatever the job sees of /usr.
         mkdir -p "$VM_DIR/arm64"
-        aarch64-linux-gnu-gcc -std=gnu11 -O1 -static -D_GNU_SOURCE -DSECCOMP_PROBE_OWN_LOG -I"$SRC/common" -I"$SRC/hostd" \
-                "$SRC/tests/sandbox/seccomp-probe.c" "$SRC/hostd/job-seccomp.c" -lseccomp \
+        aarch64-linux-gnu-gcc -std=gnu11 -O1 -static -D_GNU_SOURCE -DSECCOMP_PROBE_OWN_LOG -I"$SRC/common" -I"$SRC/hostd/sandbox" \
+                "$SRC/tests/sandbox/seccomp-probe.c" "$SRC/hostd/sandbox/job-seccomp.c" -lseccomp \
                 -o "$VM_DIR/arm64/seccomp-probe" >"$VM_DIR/probe.log" 2>&1 ||
                 { tail -n 20 "$VM_DIR/probe.log"; bail "cross-building the arm64 seccomp-probe failed"; }
         export VM_SECCOMP_PROBE=$VM_DIR/arm64/seccomp-probe

@@ -63,7 +63,7 @@ answer() { awk -v n="$2" '$1 == n { print $2 }' <<<"$1"; }
 # there without a call in compat-probe.c fails here.
 listed() { awk -v l="$1" '$0 ~ l "\\[\\] = \\{" { f = 1; next } f && /NULL/ { exit }
                           f && match($0, /^[ \t]*"[a-z0-9_]+",/) { sub(/^[ \t]*"/, ""); sub(/".*/, ""); print }' \
-        "$(dirname "$0")/../../../hostd/job-seccomp.c"; }
+        "$(dirname "$0")/../../../hostd/sandbox/job-seccomp.c"; }
 absent=()
 n=0
 for list in eperm enosys; do

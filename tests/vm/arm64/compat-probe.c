@@ -4,7 +4,7 @@
  * EL0 it runs through the compat syscall table; the job filter lists
  * SCMP_ARCH_ARM, so the calls it denies must be denied here too.
  *
- * Every call of the job filter's lists (hostd/job-seccomp.c; case-12 checks
+ * Every call of the job filter's lists (hostd/sandbox/job-seccomp.c; case-12 checks
  * that none is missing here), with seccomp-probe's arguments: the kernel
  * rejects each before doing anything, even as root (EFAULT, EINVAL,
  * EBADF...), so outside a job none says EPERM or ENOSYS and inside one each

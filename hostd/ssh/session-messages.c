@@ -11,7 +11,7 @@
 /* Lists the main process sends from its policy or a job: taken up to the
  * cap, as the policy itself does not bound them. */
 #define STRV_UPTO(n, items) { .name = n, .type = SESSION_FIELD_STRINGS, .truncate = true, .max = (items), \
-                              .item_max = SESSION_MSG_MAX }
+                              .item_max = JSON_SEQPACKET_MAX }
 #define ID INT_REQ("id", 0, INT32_MAX)
 
 /* Every cap of the protocol.  A field of a message that is not listed is
@@ -63,7 +63,7 @@ static const SessionMessageInfo messages[_SESSION_MESSAGE_MAX] = {
         [SESSION_MESSAGE_API_REPLY] = {
                 "api-reply", SESSION_PEER_MAIN | SESSION_PEER_MONITOR, SESSION_PEER_MONITOR | SESSION_PEER_NET, {
                         ID,
-                        STR_REQ("answer", SESSION_MSG_MAX),
+                        STR_REQ("answer", JSON_SEQPACKET_MAX),
                         INT_REQ("status", 0, 255),
                 },
         },
@@ -146,7 +146,7 @@ json_object *session_message_new(SessionMessage kind) {
 }
 
 int session_message_kind(json_object *o) {
-        SessionMessage k = session_message_from_string(session_get_string(o, "type", SESSION_TYPE_MAX));
+        SessionMessage k = session_message_from_string(json_get_string_bounded(o, "type", SESSION_TYPE_MAX));
         return k < 0 ? -ENOMSG : (int) k;
 }
 
@@ -170,11 +170,11 @@ static int field_check(json_object *o, const SessionField *f) {
                 return f->required ? -EBADMSG : 0;
         switch (f->type) {
         case SESSION_FIELD_STRING:
-                return session_get_string(o, f->name, (size_t) f->max) ? 0 : -EBADMSG;
+                return json_get_string_bounded(o, f->name, (size_t) f->max) ? 0 : -EBADMSG;
         case SESSION_FIELD_INT:
-                return session_get_int(o, f->name, f->min, f->max, &x);
+                return json_get_int64(o, f->name, f->min, f->max, &x) < 0 ? -EBADMSG : 0;
         case SESSION_FIELD_BOOL:
-                return session_get_bool(o, f->name, &b) < 0 ? -EBADMSG : 0;
+                return json_get_bool(o, f->name, &b) < 0 ? -EBADMSG : 0;
         case SESSION_FIELD_STRINGS: {
                 size_t n;
 
@@ -219,7 +219,7 @@ const char *session_message_string(json_object *o, const char *field) {
 
         if (!f || f->type != SESSION_FIELD_STRING)
                 return NULL;
-        return session_get_string(o, field, (size_t) f->max);
+        return json_get_string_bounded(o, field, (size_t) f->max);
 }
 
 int session_message_int(json_object *o, const char *field, int64_t *ret) {
@@ -227,7 +227,7 @@ int session_message_int(json_object *o, const char *field, int64_t *ret) {
 
         if (!f || f->type != SESSION_FIELD_INT)
                 return -EBADMSG;
-        return session_get_int(o, field, f->min, f->max, ret);
+        return json_get_int64(o, field, f->min, f->max, ret) < 0 ? -EBADMSG : 0;
 }
 
 int session_message_bool(json_object *o, const char *field, bool *ret) {
@@ -235,7 +235,7 @@ int session_message_bool(json_object *o, const char *field, bool *ret) {
 
         if (!f || f->type != SESSION_FIELD_BOOL)
                 return -EBADMSG;
-        return session_get_bool(o, field, ret) < 0 ? -EBADMSG : 0;
+        return json_get_bool(o, field, ret) < 0 ? -EBADMSG : 0;
 }
 
 json_object *session_message_strings(json_object *o, const char *field, size_t *ret_n) {

@@ -38,7 +38,7 @@ _noreturn_ void net_fatal(Net *n, const char *why) {
 /* ---- talking to the monitor ---------------------------------------------- */
 
 void net_monitor_send(Net *n, json_object *o, const int *fds, size_t n_fds) {
-        int r = session_send(n->monitor_fd, o, fds, n_fds);
+        int r = json_seqpacket_send(n->monitor_fd, o, fds, n_fds);
         json_object_put(o);
         if (r < 0)
                 net_fatal(n, "monitor gone");
@@ -57,7 +57,7 @@ int net_refuse_oversized(Net *n, const char *request) {
 /* As net_monitor_send(), for a request the client sized: one too large for
  * the protocol is not sent, and only that request is refused. */
 int net_monitor_send_request(Net *n, const char *request, json_object *o) {
-        int r = session_send(n->monitor_fd, o, NULL, 0);
+        int r = json_seqpacket_send(n->monitor_fd, o, NULL, 0);
         json_object_put(o);
         if (r == -EMSGSIZE)
                 return net_refuse_oversized(n, request);
@@ -73,11 +73,11 @@ static json_object *dispatch_monitor_message(Net *n, json_object *m, SessionMess
 json_object *net_monitor_wait(Net *n, SessionMessage want, int *fds, size_t *n_fds) {
         for (;;) {
                 json_object *m = NULL;
-                int got[SESSION_MSG_FDS_MAX];
+                int got[JSON_SEQPACKET_FDS_MAX];
                 size_t n_got = 0;
                 int r;
 
-                r = session_recv(n->monitor_fd, &m, got, &n_got);
+                r = json_seqpacket_recv(n->monitor_fd, &m, got, &n_got);
                 if (r < 0)
                         net_fatal(n, "monitor gone");
                 m = dispatch_monitor_message(n, m, want, got, n_got);
@@ -211,11 +211,11 @@ static json_object *dispatch_monitor_message(Net *n, json_object *m, SessionMess
 static int on_monitor(socket_t fd, int revents, void *userdata) {
         Net *n = userdata;
         json_object *m = NULL;
-        int fds[SESSION_MSG_FDS_MAX];
+        int fds[JSON_SEQPACKET_FDS_MAX];
         size_t n_fds = 0;
         int r;
 
-        r = session_recv(fd, &m, fds, &n_fds);
+        r = json_seqpacket_recv(fd, &m, fds, &n_fds);
         if (r == -EAGAIN)
                 return 0;
         if (r < 0) {

@@ -10,7 +10,7 @@
  * dispatch table of the kinds it takes, in the manner of OpenSSH's
  * monitor.c (struct mon_table): a kind missing from it, a field over its
  * cap, or a kind in the wrong state (before authentication, say) ends the
- * connection.  The transport itself is session-proto.h. */
+ * connection.  The transport itself is json-seqpacket.h (common/). */
 
 #include <errno.h>
 #include <json-c/json.h>
@@ -18,7 +18,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "session-proto.h"
+#include "json-seqpacket.h"
 
 typedef enum SessionMessage {
         SESSION_MESSAGE_CONFIG,         /* main → monitor, before anything else */
@@ -47,7 +47,7 @@ typedef enum SessionPeer {
 
 /* A command runs as `sh -c COMMAND`, one argument, which the kernel caps
  * at 128 KiB (MAX_ARG_STRLEN); this leaves room for the rest of the spawn
- * message (SESSION_MSG_MAX) with the client's variables.  The same cap
+ * message (JSON_SEQPACKET_MAX) with the client's variables.  The same cap
  * holds for a controller's API command line, in every process. */
 #define SESSION_COMMAND_MAX (100 * 1024)
 /* Variables of one spawn request. */

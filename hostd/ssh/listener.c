@@ -276,7 +276,7 @@ static void session_kill(Session *s, const char *why) {
 }
 
 static int send_or_kill(Session *s, json_object *o) {
-        int r = s->fd >= 0 ? session_send(s->fd, o, NULL, 0) : -EBADF;
+        int r = s->fd >= 0 ? json_seqpacket_send(s->fd, o, NULL, 0) : -EBADF;
         json_object_put(o);
         if (r < 0 && s->fd >= 0)
                 session_kill(s, "its monitor does not take messages");
@@ -429,7 +429,7 @@ static int on_session_io(sd_event_source *src, int fd, uint32_t revents, void *u
         json_object *m = NULL;
         int r;
 
-        r = session_recv(fd, &m, NULL, NULL);
+        r = json_seqpacket_recv(fd, &m, NULL, NULL);
         if (r == -EAGAIN)
                 return 0;
         if (r < 0) {

@@ -362,7 +362,7 @@ static int set_nonblock(int fd) {
 static int start_process(Channel *c, const char *mode, const char *command) {
         Net *n = c->net;
         json_object *o, *env, *reply;
-        int fds[SESSION_MSG_FDS_MAX];
+        int fds[JSON_SEQPACKET_FDS_MAX];
         size_t n_fds = 0;
         bool ok = false;
 

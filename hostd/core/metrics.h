@@ -11,5 +11,6 @@ typedef struct Daemon Daemon;
 int metrics_render(Daemon *d, char **ret);
 
 /* One family's HELP and TYPE lines, for the subsystems' hooks
- * (registry_metrics, listener_metrics, health_metrics). */
+ * (registry_metrics, health_metrics; the SSH counters come through
+ * daemon_ssh_stats()). */
 void metrics_family(FILE *f, const char *name, const char *type, const char *help);

@@ -24,12 +24,12 @@
 #include "log.h"
 #include "macros.h"
 #include "proc-util.h"
-#include "session-proto.h"
+#include "json-seqpacket.h"
 
 #define SETUP_TIMEOUT_MSEC 20000
 #define DISK_IMAGE "disk.img"
 
-/* The setup's own messages, on the transport of session-proto.h (not the
+/* The setup's own messages, on the transport of json-seqpacket.h (not the
  * SSH processes' vocabulary): the first child and the anchor talk to
  * sandbox_create() in the parent. */
 typedef enum SandboxMessage {
@@ -61,7 +61,7 @@ static json_object *sandbox_message_new(SandboxMessage kind) {
 }
 
 static SandboxMessage sandbox_message_kind(json_object *o) {
-        const char *type = session_get_string(o, "type", 32);
+        const char *type = json_get_string_bounded(o, "type", 32);
 
         for (SandboxMessage k = 0; type && k < _SANDBOX_MESSAGE_MAX; k++)
                 if (streq(type, sandbox_message_names[k]))
@@ -424,7 +424,7 @@ static void send_error(int sock, const char *error) {
         json_object *o = sandbox_message_new(SANDBOX_ERROR);
 
         json_add_string(o, "error", error);
-        (void) session_send(sock, o, NULL, 0);
+        (void) json_seqpacket_send(sock, o, NULL, 0);
         json_object_put(o);
 }
 
@@ -504,7 +504,7 @@ static _noreturn_ void anchor_main(int sock, int sync_fd, int disk_fd, int ns_fl
         }
         {
                 json_object *o = sandbox_message_new(SANDBOX_ANCHOR_READY);
-                (void) session_send(sock, o, NULL, 0);
+                (void) json_seqpacket_send(sock, o, NULL, 0);
                 json_object_put(o);
         }
         /* Keep the disk at SANDBOX_ANCHOR_DISK_FD and the init's pidfd
@@ -600,11 +600,11 @@ static _noreturn_ void setup_child(const SandboxSpec *s, int sock) {
         if (unshare(CLONE_NEWUSER) < 0)
                 child_fail(sock, "cannot create a user namespace");
         o = sandbox_message_new(SANDBOX_MAP_ME);
-        if (session_send(sock, o, NULL, 0) < 0)
+        if (json_seqpacket_send(sock, o, NULL, 0) < 0)
                 _exit(1);
         json_object_put(o);
         o = NULL;
-        if (session_recv(sock, &o, NULL, NULL) < 0 || sandbox_message_kind(o) != SANDBOX_MAPPED)
+        if (json_seqpacket_recv(sock, &o, NULL, NULL) < 0 || sandbox_message_kind(o) != SANDBOX_MAPPED)
                 _exit(1);
         json_object_put(o);
         if (setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0 || setgroups(0, NULL) < 0)
@@ -662,7 +662,7 @@ static _noreturn_ void setup_child(const SandboxSpec *s, int sock) {
         o = sandbox_message_new(SANDBOX_INIT);
         json_add_int(o, "pid", init);
         json_add_int(o, "anchor", anchor);
-        (void) session_send(sock, o, disk_fd >= 0 ? &disk_fd : NULL, disk_fd >= 0 ? 1 : 0);
+        (void) json_seqpacket_send(sock, o, disk_fd >= 0 ? &disk_fd : NULL, disk_fd >= 0 ? 1 : 0);
         /* The init and the anchor now belong to hostd (a subreaper) or the
          * host's init. */
         _exit(0);
@@ -679,7 +679,7 @@ static int recv_timeout(int sock, json_object **ret, int *fds, size_t *n_fds) {
                 return negative_errno();
         if (r == 0)
                 return -ETIMEDOUT;
-        return session_recv(sock, ret, fds, n_fds);
+        return json_seqpacket_recv(sock, ret, fds, n_fds);
 }
 
 /* Whether child is among pid's children (orphans of the job are its init's
@@ -708,7 +708,7 @@ int sandbox_create(const SandboxSpec *s, Sandbox *ret) {
         _cleanup_close_ int disk_fd = -1;
         _cleanup_close_pair_ int sp[2] = { -1, -1 };
         json_object *o = NULL;
-        int fds[SESSION_MSG_FDS_MAX];
+        int fds[JSON_SEQPACKET_FDS_MAX];
         size_t n_fds = 0;
         pid_t child, init = 0, anchor = 0;
         bool ready = false;
@@ -756,12 +756,12 @@ int sandbox_create(const SandboxSpec *s, Sandbox *ret) {
                                 json_object_put(m);
                                 goto fail;
                         }
-                        r = session_send(sp[0], m, NULL, 0);
+                        r = json_seqpacket_send(sp[0], m, NULL, 0);
                         json_object_put(m);
                         if (r < 0)
                                 goto fail;
-                } else if (kind == SANDBOX_INIT && session_get_int(o, "pid", 2, INT32_MAX, &a) >= 0 &&
-                           session_get_int(o, "anchor", 2, INT32_MAX, &b) >= 0) {
+                } else if (kind == SANDBOX_INIT && json_get_int64(o, "pid", 2, INT32_MAX, &a) >= 0 &&
+                           json_get_int64(o, "anchor", 2, INT32_MAX, &b) >= 0) {
                         init = (pid_t) a;
                         anchor = (pid_t) b;
                 }
@@ -769,7 +769,7 @@ int sandbox_create(const SandboxSpec *s, Sandbox *ret) {
                         ready = true;
                 else {
                         log_job(LOG_ERR, s->job, NULL, "Sandbox setup failed: %s",
-                                strempty(session_get_string(o, "error", SANDBOX_ERROR_MAX)));
+                                strempty(json_get_string_bounded(o, "error", SANDBOX_ERROR_MAX)));
                         r = -EIO;
                         goto fail;
                 }

@@ -8,7 +8,7 @@
 static json_object *parse(const char *text) {
         json_object *o = NULL;
 
-        if (session_parse(text, strlen(text), &o) < 0)
+        if (json_seqpacket_parse(text, strlen(text), &o) < 0)
                 return NULL;
         return o;
 }
@@ -183,8 +183,8 @@ static void test_transport(void) {
 
         SETUP(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) == 0, "socketpair: %m");
         json_add_int(o, "id", 3);
-        CHECK(session_send(sv[0], o, NULL, 0) == 0);
-        CHECK(session_recv(sv[1], &got, NULL, NULL) == 0);
+        CHECK(json_seqpacket_send(sv[0], o, NULL, 0) == 0);
+        CHECK(json_seqpacket_recv(sv[1], &got, NULL, NULL) == 0);
         CHECK(session_message_check(got) == SESSION_MESSAGE_HANGUP);
         CHECK(streq(json_object_to_json_string_ext(got, JSON_C_TO_STRING_PLAIN), "{\"type\":\"hangup\",\"id\":3}"));
         close(sv[0]);
@@ -196,5 +196,5 @@ int main(void) {
         test_fields();
         test_dispatch();
         test_transport();
-        return test_summary("test-session-proto");
+        return test_summary("test-session-messages");
 }

@@ -52,7 +52,7 @@ typedef struct Monitor {
 } Monitor;
 
 static int send_simple(int fd, json_object *o) {
-        int r = session_send(fd, o, NULL, 0);
+        int r = json_seqpacket_send(fd, o, NULL, 0);
         json_object_put(o);
         return r;
 }
@@ -150,7 +150,7 @@ static int open_job_pty(int sock, unsigned short cols, unsigned short rows) {
         if (ioctl(slave, TIOCSCTTY, 0) < 0 || dup2(slave, 0) < 0 || dup2(slave, 1) < 0 || dup2(slave, 2) < 0)
                 return negative_errno();
         o = session_message_new(SESSION_MESSAGE_PTY);
-        r = session_send(sock, o, &master, 1);
+        r = json_seqpacket_send(sock, o, &master, 1);
         json_object_put(o);
         return r;
 }
@@ -325,7 +325,7 @@ static void handle_spawn(void *userdata, json_object *msg) {
                 size_t got = 0;
 
                 /* The master comes back once the child is inside the job. */
-                if (poll(&pfd, 1, 10000) <= 0 || session_recv(pty_sock, &pm, our_fds, &got) < 0 || got != 1) {
+                if (poll(&pfd, 1, 10000) <= 0 || json_seqpacket_recv(pty_sock, &pm, our_fds, &got) < 0 || got != 1) {
                         json_object_put(pm);
                         pty_sock = safe_close(pty_sock);
                         (void) kill(-pid, SIGKILL);
@@ -341,7 +341,7 @@ static void handle_spawn(void *userdata, json_object *msg) {
         json_add_int(o, "id", id);
         json_object_object_add(o, "ok", json_object_new_boolean(true));
         json_add_int(o, "pid", pid);
-        if (session_send(m->net_fd, o, our_fds, n_fds) < 0)
+        if (json_seqpacket_send(m->net_fd, o, our_fds, n_fds) < 0)
                 (void) kill(-pid, SIGKILL);
         json_object_put(o);
         for (int i = 0; i < 3; i++)
@@ -477,7 +477,7 @@ static void handle_refused(void *userdata, json_object *msg) {
         log_job(LOG_NOTICE, m->job[0] ? m->job : NULL, NULL,
                 "Refused an oversized %s request from %s: the command and its variables exceed %d bytes; "
                 "large input belongs on stdin or in a file", session_message_string(msg, "request"), m->source,
-                SESSION_MSG_MAX);
+                JSON_SEQPACKET_MAX);
 }
 
 /* What the net child may send us. */
@@ -503,7 +503,7 @@ static void handle_net_message(Monitor *m) {
         json_object *msg = NULL;
         int r;
 
-        r = session_recv(m->net_fd, &msg, NULL, NULL);
+        r = json_seqpacket_recv(m->net_fd, &msg, NULL, NULL);
         if (r == -ECONNRESET || r == -EAGAIN) {
                 if (r == -ECONNRESET) {
                         reap_net(m);
@@ -583,7 +583,7 @@ static void handle_auth_reply(void *userdata, json_object *msg) {
 static void handle_api_reply(void *userdata, json_object *msg) {
         Monitor *m = userdata;
 
-        if (session_send(m->net_fd, msg, NULL, 0) < 0)
+        if (json_seqpacket_send(m->net_fd, msg, NULL, 0) < 0)
                 monitor_exit(m, 1);
 }
 
@@ -598,7 +598,7 @@ static void handle_main_message(Monitor *m) {
         json_object *msg = NULL;
         int r;
 
-        r = session_recv(m->main_fd, &msg, NULL, NULL);
+        r = json_seqpacket_recv(m->main_fd, &msg, NULL, NULL);
         if (r == -EAGAIN)
                 return;
         if (r < 0) {
@@ -678,7 +678,7 @@ int session_monitor_main(void) {
         /* If the main process dies before authentication, so do we. */
         (void) prctl(PR_SET_PDEATHSIG, SIGTERM);
 
-        r = session_recv(m.main_fd, &config, NULL, NULL);
+        r = json_seqpacket_recv(m.main_fd, &config, NULL, NULL);
         if (r >= 0)
                 r = session_message_expect(config, SESSION_MESSAGE_CONFIG);
         if (r < 0)

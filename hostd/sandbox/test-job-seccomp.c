@@ -9,7 +9,7 @@
  * follow execve by default) while the part without the kernel runs under
  * valgrind. */
 #define SECCOMP_PROBE_NO_MAIN 1
-#include "../tests/sandbox/seccomp-probe.c"
+#include "../../tests/sandbox/seccomp-probe.c"
 
 #if defined(__has_include)
 #if __has_include(<valgrind/valgrind.h>)

@@ -1,27 +1,27 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-#include "session-proto.h"
+#include "json-seqpacket.h"
 
 #include <sys/socket.h>
 
 #include "macros.h"
 
-int session_send(int sock, json_object *o, const int *fds, size_t n_fds) {
+int json_seqpacket_send(int sock, json_object *o, const int *fds, size_t n_fds) {
         union {
                 struct cmsghdr h;
-                char buf[CMSG_SPACE(sizeof(int) * SESSION_MSG_FDS_MAX)];
+                char buf[CMSG_SPACE(sizeof(int) * JSON_SEQPACKET_FDS_MAX)];
         } control = {};
         struct msghdr mh = {};
         struct iovec iov;
         const char *text;
         size_t len;
 
-        if (n_fds > SESSION_MSG_FDS_MAX)
+        if (n_fds > JSON_SEQPACKET_FDS_MAX)
                 return -EINVAL;
         text = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
         if (!text)
                 return -ENOMEM;
         len = strlen(text);
-        if (len > SESSION_MSG_MAX)
+        if (len > JSON_SEQPACKET_MAX)
                 return -EMSGSIZE;
         iov = (struct iovec) { (void *) text, len };
         mh.msg_iov = &iov;
@@ -46,35 +46,35 @@ int session_send(int sock, json_object *o, const int *fds, size_t n_fds) {
         }
 }
 
-int session_parse(const char *buf, size_t size, json_object **ret) {
+int json_seqpacket_parse(const char *buf, size_t size, json_object **ret) {
         const char *error;
         int r;
 
-        if (size > SESSION_MSG_MAX)
+        if (size > JSON_SEQPACKET_MAX)
                 return -EBADMSG;
         /* Not JSON_PARSE_STRICT: the protocol has always taken json-c's default syntax. */
         r = json_parse_buffer(buf, size, 16, JSON_PARSE_REFUSE_NUL | JSON_PARSE_OBJECT, ret, &error);
         return r == -ENOMEM ? r : r < 0 ? -EBADMSG : 0;
 }
 
-int session_recv(int sock, json_object **ret, int *ret_fds, size_t *ret_n_fds) {
+int json_seqpacket_recv(int sock, json_object **ret, int *ret_fds, size_t *ret_n_fds) {
         union {
                 struct cmsghdr h;
-                char buf[CMSG_SPACE(sizeof(int) * SESSION_MSG_FDS_MAX)];
+                char buf[CMSG_SPACE(sizeof(int) * JSON_SEQPACKET_FDS_MAX)];
         } control = {};
         _cleanup_free_ char *buf = NULL;
         struct msghdr mh = {};
         struct iovec iov;
-        int fds[SESSION_MSG_FDS_MAX];
+        int fds[JSON_SEQPACKET_FDS_MAX];
         size_t n_fds = 0;
         json_object *o = NULL;
         ssize_t k;
         int r = 0;
 
-        buf = malloc(SESSION_MSG_MAX + 1);
+        buf = malloc(JSON_SEQPACKET_MAX + 1);
         if (!buf)
                 return -ENOMEM;
-        iov = (struct iovec) { buf, SESSION_MSG_MAX + 1 };
+        iov = (struct iovec) { buf, JSON_SEQPACKET_MAX + 1 };
         mh.msg_iov = &iov;
         mh.msg_iovlen = 1;
         mh.msg_control = &control;
@@ -90,7 +90,7 @@ int session_recv(int sock, json_object **ret, int *ret_fds, size_t *ret_n_fds) {
                         size_t n = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
                         int *p = (int *) CMSG_DATA(c);
                         for (size_t i = 0; i < n; i++) {
-                                if (n_fds < SESSION_MSG_FDS_MAX)
+                                if (n_fds < JSON_SEQPACKET_FDS_MAX)
                                         fds[n_fds++] = p[i];
                                 else {
                                         close(p[i]);
@@ -100,10 +100,10 @@ int session_recv(int sock, json_object **ret, int *ret_fds, size_t *ret_n_fds) {
                 }
         if (k == 0 && n_fds == 0)
                 return -ECONNRESET;
-        if ((mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) || (size_t) k > SESSION_MSG_MAX)
+        if ((mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) || (size_t) k > JSON_SEQPACKET_MAX)
                 r = -EBADMSG;
         if (r >= 0)
-                r = session_parse(buf, (size_t) k, &o);
+                r = json_seqpacket_parse(buf, (size_t) k, &o);
         if (r < 0 || (!ret_fds && n_fds > 0)) {
                 for (size_t i = 0; i < n_fds; i++)
                         close(fds[i]);
@@ -117,16 +117,4 @@ int session_recv(int sock, json_object **ret, int *ret_fds, size_t *ret_n_fds) {
         }
         *ret = o;
         return 0;
-}
-
-const char *session_get_string(json_object *o, const char *key, size_t max_len) {
-        return json_get_string_bounded(o, key, max_len);
-}
-
-int session_get_int(json_object *o, const char *key, int64_t min, int64_t max, int64_t *ret) {
-        return json_get_int64(o, key, min, max, ret) < 0 ? -EBADMSG : 0;
-}
-
-int session_get_bool(json_object *o, const char *key, bool *ret) {
-        return json_get_bool(o, key, ret);
 }
