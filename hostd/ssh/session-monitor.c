@@ -325,7 +325,8 @@ static void handle_spawn(void *userdata, json_object *msg) {
                 size_t got = 0;
 
                 /* The master comes back once the child is inside the job. */
-                if (poll(&pfd, 1, 10000) <= 0 || json_seqpacket_recv(pty_sock, &pm, our_fds, &got) < 0 || got != 1) {
+                if (poll(&pfd, 1, 10000) <= 0 || json_seqpacket_recv(pty_sock, &pm, our_fds, &got) < 0 || got != 1 ||
+                    session_message_expect(pm, SESSION_MESSAGE_PTY) < 0) {
                         json_object_put(pm);
                         pty_sock = safe_close(pty_sock);
                         (void) kill(-pid, SIGKILL);
