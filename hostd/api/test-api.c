@@ -252,14 +252,8 @@ static void test_generated_keys(Daemon *d) {
 
 int main(void) {
         _cleanup_(daemon_freep) Daemon *d = NULL;
-        sigset_t mask;
 
-        log_setup("test-api", LOG_TARGET_STDERR);
-        log_set_max_level(LOG_WARNING);
-        sigemptyset(&mask);
-        sigaddset(&mask, SIGCHLD);
-        sigprocmask(SIG_BLOCK, &mask, NULL);
-        if (!mkdtemp(dir))
+        if (test_daemon_process("test-api", LOG_WARNING, dir) < 0)
                 return 1;
         if (test_daemon_new(dir, &d) < 0) {
                 fprintf(stderr, "daemon_new failed\n");

@@ -106,16 +106,10 @@ int main(void) {
         Control *control = NULL;
         const char *req = "{\"apiVersion\":\"hostd/v1\",\"argv\":[\"capacity\"]}\n";
         char *a, *big;
-        sigset_t mask;
 
-        log_setup("test-control", LOG_TARGET_STDERR);
-        log_set_max_level(LOG_ERR);
-        sigemptyset(&mask);
-        sigaddset(&mask, SIGCHLD);
-        sigprocmask(SIG_BLOCK, &mask, NULL);
-        signal(SIGPIPE, SIG_IGN);
-        if (!mkdtemp(dir))
+        if (test_daemon_process("test-control", LOG_ERR, dir) < 0)
                 return 1;
+        signal(SIGPIPE, SIG_IGN);
         snprintf(sock, sizeof(sock), "%s/control.sock", dir);
         if (test_daemon_new(dir, &d) < 0 ||
             control_new(d, d->policy->control_socket, d->policy->control_group, &control) < 0)

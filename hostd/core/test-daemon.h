@@ -7,13 +7,30 @@
  * tests run in parallel. */
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 
 #include "daemon.h"
+#include "log.h"
+
+/* The process around a test daemon: logs to stderr at level, SIGCHLD
+ * blocked as the daemon's sd-event wants it, and dir (a mkdtemp()
+ * template) made.  0, or -errno if dir could not be made. */
+static inline int test_daemon_process(const char *name, int level, char *dir) {
+        sigset_t mask;
+
+        log_setup(name, LOG_TARGET_STDERR);
+        log_set_max_level(level);
+        sigemptyset(&mask);
+        sigaddset(&mask, SIGCHLD);
+        sigprocmask(SIG_BLOCK, &mask, NULL);
+        return mkdtemp(dir) ? 0 : -errno;
+}
 
 /* A port the kernel just handed out: free now, and ephemeral ports are
  * not reused quickly. */

@@ -94,14 +94,10 @@ int main(void) {
         _cleanup_(daemon_freep) Daemon *d = NULL;
         _cleanup_free_ char *keys = NULL;
         static PolicyOverride extra[2];
-        sigset_t mask;
 
-        log_setup("test-login", LOG_TARGET_STDERR);
-        log_set_max_level(LOG_ERR);
-        sigemptyset(&mask);
-        sigaddset(&mask, SIGCHLD);
-        sigprocmask(SIG_BLOCK, &mask, NULL);
-        if (!mkdtemp(dir) || asprintf(&keys, "%s/controller-keys", dir) < 0)
+        if (test_daemon_process("test-login", LOG_ERR, dir) < 0)
+                return 1;
+        if (asprintf(&keys, "%s/controller-keys", dir) < 0)
                 return 1;
         {
                 _cleanup_free_ char *priv1 = NULL, *priv2 = NULL;
