@@ -16,37 +16,43 @@ void metrics_family(FILE *f, const char *name, const char *type, const char *hel
         fprintf(f, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
-/* The daemon's own families and, in a fixed order, each subsystem's
- * (its *_metrics() hook). */
-/* The SSH listener's families; all zero without a listener. */
+/* The SSH listener's families, from its counters (all zero without a
+ * listener).  A row with a type starts a family. */
 static void ssh_metrics(Daemon *d, FILE *f) {
-        SshStats ls;
+        SshStats s;
 
-        daemon_ssh_stats(d, &ls);
-        metrics_family(f, "hostd_ssh_sessions", "gauge", "SSH connections open now, by authentication state.");
-        fprintf(f, "hostd_ssh_sessions{state=\"authenticated\"} %u\n", ls.sessions - ls.unauthenticated);
-        fprintf(f, "hostd_ssh_sessions{state=\"unauthenticated\"} %u\n", ls.unauthenticated);
-        metrics_family(f, "hostd_ssh_connections_total", "counter", "SSH connections accepted by the listener.");
-        fprintf(f, "hostd_ssh_connections_total %llu\n", (unsigned long long) ls.accepted_total);
-        metrics_family(f, "hostd_ssh_rejected_total", "counter", "SSH connections closed before any SSH byte, by reason.");
-        fprintf(f, "hostd_ssh_rejected_total{reason=\"max-startups\"} %llu\n",
-                (unsigned long long) ls.rejected_startups_total);
-        fprintf(f, "hostd_ssh_rejected_total{reason=\"per-source-max-startups\"} %llu\n",
-                (unsigned long long) ls.rejected_per_source_total);
-        fprintf(f, "hostd_ssh_rejected_total{reason=\"penalty\"} %llu\n",
-                (unsigned long long) ls.rejected_penalty_total);
-        metrics_family(f, "hostd_ssh_authentications_total", "counter", "Completed SSH authentication decisions, by result.");
-        fprintf(f, "hostd_ssh_authentications_total{result=\"success\"} %llu\n",
-                (unsigned long long) ls.auth_successes_total);
-        fprintf(f, "hostd_ssh_authentications_total{result=\"failure\"} %llu\n",
-                (unsigned long long) ls.auth_failures_total);
-        fprintf(f, "hostd_ssh_authentications_total{result=\"max-sessions-per-job\"} %llu\n",
-                (unsigned long long) ls.rejected_per_job_total);
-        metrics_family(f, "hostd_ssh_controller_reserved_total", "counter",
-               "SSH connections admitted to a slot reserved for the controller (ControllerStartups).");
-        fprintf(f, "hostd_ssh_controller_reserved_total %llu\n", (unsigned long long) ls.admitted_reserved_total);
+        daemon_ssh_stats(d, &s);
+        const struct {
+                const char *name, *type, *help, *label;
+                uint64_t value;
+        } rows[] = {
+                { "hostd_ssh_sessions", "gauge", "SSH connections open now, by authentication state.",
+                  "state=\"authenticated\"", s.sessions - s.unauthenticated },
+                { "hostd_ssh_sessions", NULL, NULL, "state=\"unauthenticated\"", s.unauthenticated },
+                { "hostd_ssh_connections_total", "counter", "SSH connections accepted by the listener.", NULL, s.accepted_total },
+                { "hostd_ssh_rejected_total", "counter", "SSH connections closed before any SSH byte, by reason.",
+                  "reason=\"max-startups\"", s.rejected_startups_total },
+                { "hostd_ssh_rejected_total", NULL, NULL, "reason=\"per-source-max-startups\"", s.rejected_per_source_total },
+                { "hostd_ssh_rejected_total", NULL, NULL, "reason=\"penalty\"", s.rejected_penalty_total },
+                { "hostd_ssh_authentications_total", "counter", "Completed SSH authentication decisions, by result.",
+                  "result=\"success\"", s.auth_successes_total },
+                { "hostd_ssh_authentications_total", NULL, NULL, "result=\"failure\"", s.auth_failures_total },
+                { "hostd_ssh_authentications_total", NULL, NULL, "result=\"max-sessions-per-job\"", s.rejected_per_job_total },
+                { "hostd_ssh_controller_reserved_total", "counter",
+                  "SSH connections admitted to a slot reserved for the controller (ControllerStartups).", NULL,
+                  s.admitted_reserved_total },
+        };
+
+        for (size_t i = 0; i < ELEMENTSOF(rows); i++) {
+                if (rows[i].type)
+                        metrics_family(f, rows[i].name, rows[i].type, rows[i].help);
+                fprintf(f, "%s%s%s%s %llu\n", rows[i].name, rows[i].label ? "{" : "", strempty(rows[i].label),
+                        rows[i].label ? "}" : "", (unsigned long long) rows[i].value);
+        }
 }
 
+/* The daemon's own families and, in a fixed order, each subsystem's
+ * (its *_metrics() hook). */
 int metrics_render(Daemon *d, char **ret) {
         _cleanup_free_ char *buf = NULL;
         Registry *r = d->registry;
