@@ -78,31 +78,14 @@ static int events_wait(int fd, usec_t deadline) {
         return p.revents != 0;
 }
 
-/* 0 once "populated 0", -ETIMEDOUT at deadline. */
-static int wait_unpopulated(int events_fd, usec_t deadline) {
+/* 0 once "populated 0" (or, with until_frozen, "frozen 1"), -ETIMEDOUT
+ * at deadline. */
+static int wait_events(int events_fd, bool until_frozen, usec_t deadline) {
         for (;;) {
-                bool populated;
+                bool populated, frozen = false;
                 int r;
 
-                r = events_read(events_fd, &populated, NULL);
-                if (r < 0)
-                        return r;
-                if (!populated)
-                        return 0;
-                r = events_wait(events_fd, deadline);
-                if (r < 0)
-                        return r;
-                if (r == 0)
-                        return -ETIMEDOUT;
-        }
-}
-
-static int wait_frozen(int events_fd, usec_t deadline) {
-        for (;;) {
-                bool populated, frozen;
-                int r;
-
-                r = events_read(events_fd, &populated, &frozen);
+                r = events_read(events_fd, &populated, until_frozen ? &frozen : NULL);
                 if (r < 0)
                         return r;
                 if (frozen || !populated)
@@ -221,7 +204,7 @@ static int kill_fallback(const CgroupSupport *s, int fd, int events_fd, const ch
                         if (frozen) {
                                 /* A task in uninterruptible sleep can delay the
                                  * freeze; kill anyway after a while. */
-                                r = wait_frozen(events_fd, deadline_min(deadline,
+                                r = wait_events(events_fd, true, deadline_min(deadline,
                                                                         deadline_after(CG_FREEZE_WAIT_USEC)));
                                 if (r < 0 && r != -ETIMEDOUT)
                                         log_warning_errno(r, "Failed to wait for %s to freeze: %m", path);
@@ -242,7 +225,7 @@ static int kill_fallback(const CgroupSupport *s, int fd, int events_fd, const ch
                         return k;
                 log_debug("Kill round %u on %s: %d processes signalled.", round, path, k);
 
-                r = wait_unpopulated(events_fd, deadline_min(deadline, deadline_after(round_wait)));
+                r = wait_events(events_fd, false, deadline_min(deadline, deadline_after(round_wait)));
                 if (r != -ETIMEDOUT)
                         return r < 0 ? log_error_errno(r, "Failed to watch %s/cgroup.events: %m", path) : 0;
                 if (now(CLOCK_MONOTONIC) >= deadline)
@@ -273,7 +256,7 @@ int cgroup_job_kill(const CgroupSupport *s, const char *job, usec_t timeout) {
         if (s->kill) {
                 r = cgroup_write_at(fd, "cgroup.kill", "1");
                 if (r >= 0) {
-                        r = wait_unpopulated(events_fd, deadline);
+                        r = wait_events(events_fd, false, deadline);
                         if (r == -ETIMEDOUT)
                                 return log_error_errno(r, "Processes of %s still running after cgroup.kill.", path);
                         if (r < 0)

@@ -158,6 +158,21 @@ static int wait_for_job(sd_bus *bus, JobWait *w, const char *unit, usec_t deadli
         return 0;
 }
 
+/* The job object of a manager method's reply, waited for. */
+static int wait_for_reply_job(sd_bus *bus, sd_bus_message *reply, JobWait *w, const char *method, const char *unit,
+                              usec_t deadline) {
+        const char *job_path;
+        int r;
+
+        r = sd_bus_message_read(reply, "o", &job_path);
+        if (r < 0)
+                return log_error_errno(r, "Failed to parse %s reply for %s: %m", method, unit);
+        w->path = strdup(job_path);
+        if (!w->path)
+                return -ENOMEM;
+        return wait_for_job(bus, w, unit, deadline);
+}
+
 static int append_limits(sd_bus_message *m, const CgroupLimits *l) {
         int r = 0;
 
@@ -208,7 +223,6 @@ int cgroup_systemd_start(const char *job, pid_t pid, const CgroupLimits *l, char
         _cleanup_(job_wait_done) JobWait w = {};
         _cleanup_free_ char *unit_path = NULL, *cgroup = NULL;
         char unit[128], description[128];
-        const char *job_path;
         usec_t deadline;
         int r;
 
@@ -265,14 +279,7 @@ int cgroup_systemd_start(const char *job, pid_t pid, const CgroupLimits *l, char
                 return log_error_errno(r, "Failed to start transient scope %s: %s",
                                        unit, bus_error_text(&error, r));
         }
-        r = sd_bus_message_read(reply, "o", &job_path);
-        if (r < 0)
-                return log_error_errno(r, "Failed to parse StartTransientUnit reply for %s: %m", unit);
-        w.path = strdup(job_path);
-        if (!w.path)
-                return -ENOMEM;
-
-        r = wait_for_job(bus, &w, unit, deadline);
+        r = wait_for_reply_job(bus, reply, &w, "StartTransientUnit", unit, deadline);
         if (r < 0)
                 return r;
 
@@ -307,7 +314,6 @@ int cgroup_systemd_stop(const char *job) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
         _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
         _cleanup_(job_wait_done) JobWait w = {};
-        const char *job_path;
         char unit[128];
         usec_t deadline;
         int r;
@@ -346,14 +352,7 @@ int cgroup_systemd_stop(const char *job) {
                         return 0;   /* already gone: collected once its processes died */
                 return log_error_errno(r, "Failed to stop %s: %s", unit, bus_error_text(&error, r));
         }
-        r = sd_bus_message_read(reply, "o", &job_path);
-        if (r < 0)
-                return log_error_errno(r, "Failed to parse StopUnit reply for %s: %m", unit);
-        w.path = strdup(job_path);
-        if (!w.path)
-                return -ENOMEM;
-
-        r = wait_for_job(bus, &w, unit, deadline);
+        r = wait_for_reply_job(bus, reply, &w, "StopUnit", unit, deadline);
         if (r < 0)
                 return r;
         log_debug("Stopped %s.", unit);
