@@ -54,14 +54,21 @@ int json_parse_buffer(const char *buf, size_t size, int max_depth, JsonParseFlag
                 json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
         o = json_tokener_parse_ex(tok, buf, (int) size);
         e = json_tokener_get_error(tok);
-        if (!o || e != json_tokener_success) {
+        if (e != json_tokener_success) {
                 *ret_error = e == json_tokener_continue ? "truncated JSON" : json_tokener_error_desc(e);
                 r = e == json_tokener_continue ? -ENODATA : -EBADMSG;
                 goto finish;
         }
-        /* Trailing bytes mean a torn or mixed write, or a second message. */
+        /* A bare "null" parses to NULL with success: nothing any caller takes. */
+        if (!o) {
+                *ret_error = flags & JSON_PARSE_OBJECT ? "not a JSON object" : "null";
+                r = -EBADMSG;
+                goto finish;
+        }
+        /* Trailing bytes mean a torn or mixed write, or a second message.
+         * (strchr() finds the terminating NUL too: a NUL is not a space.) */
         for (size_t i = json_tokener_get_parse_end(tok); i < size; i++)
-                if (!(flags & JSON_PARSE_TRAILING_SPACE) || !strchr(" \t\r\n", buf[i])) {
+                if (!(flags & JSON_PARSE_TRAILING_SPACE) || buf[i] == '\0' || !strchr(" \t\r\n", buf[i])) {
                         *ret_error = "trailing data after the JSON object";
                         r = -EUCLEAN;
                         goto finish;

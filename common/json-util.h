@@ -24,14 +24,14 @@ json_object *json_cpus(uint32_t millicpus);                                 /* 1
 typedef enum JsonParseFlags {
         JSON_PARSE_STRICT         = 1 << 0,     /* json-c's JSON_TOKENER_STRICT (RFC 8259 only) */
         JSON_PARSE_REFUSE_NUL     = 1 << 1,     /* a NUL byte anywhere in buf is an error */
-        JSON_PARSE_TRAILING_SPACE = 1 << 2,     /* " \t\r\n" (and NUL) may follow the value */
+        JSON_PARSE_TRAILING_SPACE = 1 << 2,     /* " \t\r\n" may follow the value (a NUL may not) */
         JSON_PARSE_OBJECT         = 1 << 3,     /* the value must be an object */
 } JsonParseFlags;
 
 /* max_depth as for json_tokener_new_ex().  Returns 0, -ENOMEM, or with *ret_error (static text) set:
  *   -ENODATA  buf ends inside the value ("truncated JSON")
  *   -EBADMSG  a NUL byte, a syntax error, nesting deeper than max_depth (json-c's description),
- *             or not an object ("not a JSON object")
+ *             a bare null ("null"), or not an object ("not a JSON object")
  *   -EUCLEAN  something else follows the value ("trailing data after the JSON object")
  * Size limits stay with the callers: they differ per source. */
 int json_parse_buffer(const char *buf, size_t size, int max_depth, JsonParseFlags flags,

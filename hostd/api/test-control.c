@@ -98,7 +98,10 @@ static void test_parse(void) {
         BAD("{\"argv\":[\"capacity\"]} {\"argv\":[\"capacity\"]}");
         BAD("{\"argv\":[\"a\\u0000b\"]}");
         BAD("{'argv':['capacity']}");
+        BAD("null");
+        BAD("{\"argv\":[\"capacity\"]}\n\0");
 #undef BAD
+
 }
 
 int main(void) {
