@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "job-network.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/nsfs.h>
@@ -191,6 +192,34 @@ static int pasta_open(pid_t pid, const char *job_id, ino_t userns) {
         if (pidfd_kill(pidfd, 0) < 0)
                 return -ESRCH;
         return TAKE_FD(pidfd);
+}
+
+/* The pasta of this job, found by its command line: for a pid file that
+ * pasta had not written yet when hostd stopped (killed during an
+ * allocate, say).  -ESRCH if there is none. */
+static int pasta_find(const char *job_id, pid_t *ret) {
+        _cleanup_closedir_ DIR *d = NULL;
+        struct dirent *de;
+
+        d = opendir("/proc");
+        if (!d)
+                return negative_errno();
+        while ((de = readdir(d))) {
+                _cleanup_close_ int pidfd = -1;
+                char *end;
+                long v;
+
+                errno = 0;
+                v = strtol(de->d_name, &end, 10);
+                if (errno != 0 || *end != 0 || v <= 1 || v > INT32_MAX)
+                        continue;
+                pidfd = pasta_open((pid_t) v, job_id, 0);
+                if (pidfd >= 0) {
+                        *ret = (pid_t) v;
+                        return 0;
+                }
+        }
+        return -ESRCH;
 }
 
 /* ---- reaping ------------------------------------------------------------- */
@@ -487,6 +516,15 @@ int job_network_stop(int job_fd, const Job *j) {
         r = read_pid_file(job_fd, &pid);
         if (r == -ENOENT)
                 return 0;
+        if (r == -EBADMSG) {
+                /* Empty or torn: pasta was still starting when hostd stopped. */
+                r = pasta_find(j->id, &pid);
+                if (r == -ESRCH)
+                        return 0;
+                if (r >= 0)
+                        log_job(LOG_NOTICE, j->id, j->owner, "The job's pasta pid file is unusable; found its pasta "
+                                "(pid %d) by its command line", (int) pid);
+        }
         if (r < 0)
                 return log_job_full_errno(LOG_WARNING, r, j->id, j->owner, "Cannot read the job's pasta pid file: %m");
         /* The job's namespaces may be gone already: the command line says

@@ -146,7 +146,14 @@ check "a pasta gone at restart is started again" log_has "$A.*The job's pasta is
 PA2=$(pasta_of "$A")
 check "a new pasta serves a" [ "$(echo "$PA2" | wc -w)" = 1 ] && check "it is not the old one" [ "$PA2" != "$PA" ]
 check "with the new pasta, a downloads" [ "$(jfetch a)" = "$SUM" ]
+# A pid file pasta had not written yet (hostd killed while pasta started):
+# the release finds pasta by its command line, and the job is released,
+# not leaked.
+: >"$STATE/jobs/$A/pasta.pid"
 hc release "$A" >/dev/null
+check "with an empty pid file, release finds the job's pasta" \
+        log_has "$A.*found its pasta \\(pid $PA2\\) by its command line"
+check "... and the job is released, not leaked" [ "$(jqf .state job "$A")" = released ]
 check "no pasta left after the releases" wait_for 20 bash -c '[ "$(pgrep -f -- " -P $0/jobs/j[0-9a-f]+/pasta\.pid" | wc -l)" = 0 ]' "$STATE"
 out=$("$CHECK_LEFTOVERS" "$STATE" "$UID_POOL_START" 16 2>&1) || true
 check "check-leftovers: nothing left ($out)" [ -z "$out" ]
