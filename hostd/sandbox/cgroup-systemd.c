@@ -344,7 +344,7 @@ int cgroup_systemd_stop(const char *job) {
         if (r < 0)
                 return log_error_errno(r, "Failed to subscribe to systemd's JobRemoved signal: %m");
 
-        deadline = now(CLOCK_MONOTONIC) + CGROUP_SYSTEMD_TIMEOUT_USEC;
+        deadline = now(CLOCK_MONOTONIC) + CGROUP_SYSTEMD_STOP_TIMEOUT_USEC;
         r = sd_bus_call_method(bus, SD_DEST, SD_PATH, SD_MANAGER, "StopUnit", &error, &reply,
                                "ss", unit, "replace");
         if (r < 0) {

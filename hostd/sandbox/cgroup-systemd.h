@@ -25,6 +25,10 @@
 #define CGROUP_SYSTEMD_SLICE "hostd-jobs.slice"
 #define CGROUP_SYSTEMD_PREFIX "hostd-job-"
 #define CGROUP_SYSTEMD_TIMEOUT_USEC (10U * USEC_PER_SEC)
+/* How long a stop may take: as long as the cgroupfs backend's kill.  A
+ * fork bomb's scope on a loaded host can take over 10 s to empty, and a
+ * stop that gives up marks the job leaked and drains the host. */
+#define CGROUP_SYSTEMD_STOP_TIMEOUT_USEC (30U * USEC_PER_SEC)
 /* Where systemd mounts the cgroup tree; ControlGroup paths are relative to it. */
 #define CGROUP_SYSTEMD_ROOT "/sys/fs/cgroup"
 
