@@ -63,9 +63,11 @@ static inline int test_daemon_new_with(const char *dir, const PolicyOverride *ex
         Daemon *d;
         int r;
 
-        for (size_t i = 0; i < n_extra && i < 4; i++)
+        if (n_extra > ELEMENTSOF(ov) - 4)
+                return -E2BIG;
+        for (size_t i = 0; i < n_extra; i++)
                 ov[4 + i] = extra[i];
-        r = daemon_new(NULL, ov, 4 + (n_extra < 4 ? n_extra : 4), &d);
+        r = daemon_new(NULL, ov, 4 + n_extra, &d);
         if (r < 0)
                 return r;
         r = daemon_start(d);

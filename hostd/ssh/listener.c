@@ -112,7 +112,7 @@ static unsigned count_job_sessions(const Listener *l, const char *job) {
         return n;
 }
 
-unsigned listener_sessions_needing_main(const Listener *l) {
+static unsigned sessions_needing_main(const Listener *l) {
         unsigned n = 0;
         LIST_FOREACH(sessions, s, l->sessions)
                 if (!s->authenticated || s->controller)
@@ -121,7 +121,7 @@ unsigned listener_sessions_needing_main(const Listener *l) {
 }
 
 static void check_drained(Listener *l) {
-        if (l->drained && listener_sessions_needing_main(l) == 0) {
+        if (l->drained && sessions_needing_main(l) == 0) {
                 void (*done)(void *) = l->drained;
 
                 l->drained = NULL;
@@ -129,7 +129,15 @@ static void check_drained(Listener *l) {
         }
 }
 
-void listener_stats(const Listener *l, SshStats *ret) {
+/* ---- the core's view of us (SshFrontend in daemon.h) ---------------------- */
+
+static unsigned frontend_sessions_needing_main(void *userdata) {
+        return sessions_needing_main(userdata);
+}
+
+static void frontend_stats(void *userdata, SshStats *ret) {
+        const Listener *l = userdata;
+
         *ret = l->stats;
         ret->sessions = 0;
         LIST_FOREACH(sessions, s, l->sessions)
@@ -687,24 +695,54 @@ static int open_socket(const Policy *p, int *ret) {
         return 0;
 }
 
-/* The core's view of us (SshFrontend in daemon.h). */
+/* The port clients reach us on: the listening socket's own, which is the
+ * one systemd chose under socket activation. */
 static uint16_t frontend_port(void *userdata) {
-        return listener_port(userdata);
+        const Listener *l = userdata;
+
+        struct sockaddr_storage sa = {};
+        socklen_t len = sizeof(sa);
+
+        if (l->n_fds == 0 || getsockname(l->fds[0], (struct sockaddr *) &sa, &len) < 0)
+                return l->daemon->policy->listen_port;
+        if (sa.ss_family == AF_INET)
+                return ntohs(((struct sockaddr_in *) &sa)->sin_port);
+        if (sa.ss_family == AF_INET6)
+                return ntohs(((struct sockaddr_in6 *) &sa)->sin6_port);
+        return l->daemon->policy->listen_port;
 }
-static unsigned frontend_sessions_needing_main(void *userdata) {
-        return listener_sessions_needing_main(userdata);
-}
+
+/* Stopping: accept nothing more (under socket activation the kernel keeps
+ * new connections queued for the next hostd), and call done once no
+ * session needs this process any more: those still authenticating and the
+ * controller's.  Authenticated job sessions carry on without us. */
 static void frontend_drain(void *userdata, void (*done)(void *done_userdata), void *done_userdata) {
-        listener_drain(userdata, done, done_userdata);
+        Listener *l = userdata;
+
+        for (size_t i = 0; i < l->n_fds; i++)
+                (void) sd_event_source_set_enabled(l->sources[i], SD_EVENT_OFF);
+        l->drained = done;
+        l->drained_userdata = done_userdata;
+        check_drained(l);
 }
+
+/* The policy was reloaded: re-reads the host's addresses (one source with
+ * loopback, see source-bucket.h). */
 static void frontend_policy_changed(void *userdata) {
-        listener_policy_changed(userdata);
+        Listener *l = userdata;
+        int r = local_addresses_load(&l->local);
+
+        if (r < 0)
+                log_warning_errno(r, "Cannot list this host's addresses, keeping the previous list: %m");
 }
+
+/* Ends every SSH session of a job (its release started). */
 static void frontend_terminate_job(void *userdata, const char *job) {
-        listener_terminate_job(userdata, job);
-}
-static void frontend_stats(void *userdata, SshStats *ret) {
-        listener_stats(userdata, ret);
+        Listener *l = userdata;
+
+        LIST_FOREACH(sessions, s, l->sessions)
+                if (streq(s->job, job))
+                        session_kill(s, "its job is being released");
 }
 
 int listener_new(Daemon *d, Listener **ret) {
@@ -769,39 +807,6 @@ int listener_new(Daemon *d, Listener **ret) {
         d->ssh = &l->frontend;
         *ret = l;
         return 0;
-}
-
-uint16_t listener_port(const Listener *l) {
-        struct sockaddr_storage sa = {};
-        socklen_t len = sizeof(sa);
-
-        if (l->n_fds == 0 || getsockname(l->fds[0], (struct sockaddr *) &sa, &len) < 0)
-                return l->daemon->policy->listen_port;
-        if (sa.ss_family == AF_INET)
-                return ntohs(((struct sockaddr_in *) &sa)->sin_port);
-        if (sa.ss_family == AF_INET6)
-                return ntohs(((struct sockaddr_in6 *) &sa)->sin6_port);
-        return l->daemon->policy->listen_port;
-}
-
-void listener_drain(Listener *l, void (*done)(void *userdata), void *userdata) {
-        for (size_t i = 0; i < l->n_fds; i++)
-                (void) sd_event_source_set_enabled(l->sources[i], SD_EVENT_OFF);
-        l->drained = done;
-        l->drained_userdata = userdata;
-        check_drained(l);
-}
-
-void listener_policy_changed(Listener *l) {
-        int r = local_addresses_load(&l->local);
-        if (r < 0)
-                log_warning_errno(r, "Cannot list this host's addresses, keeping the previous list: %m");
-}
-
-void listener_terminate_job(Listener *l, const char *job) {
-        LIST_FOREACH(sessions, s, l->sessions)
-                if (streq(s->job, job))
-                        session_kill(s, "its job is being released");
 }
 
 Listener *listener_free(Listener *l) {
